@@ -1,0 +1,2 @@
+//! In-process benchmarks of mtcp-rs, run by `cargo xtask bench`.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Hierarchical timing wheel for mtcp-rs (to be filled by the tcp-core issue).
+#![deny(unsafe_code)]

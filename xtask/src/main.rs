@@ -1,0 +1,72 @@
+//! Project tasks for mtcp-rs, run as `cargo xtask <task>`.
+//!
+//! - `test`: install the Debian packages the build needs (when missing), then run
+//!   every test in the workspace. `.ci/run` runs exactly this.
+//! - `bench`: run the benchmarks and print their figures.
+//! - `deps`: only install the Debian packages.
+
+mod deps;
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match task.as_str() {
+        "test" => test(&rest),
+        "bench" => bench(&rest),
+        "deps" => deps::ensure(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 test    install build dependencies if missing, then run every test\n  \
+                 bench   run the benchmarks (in-process figures)\n  \
+                 deps    install the Debian packages the build needs"
+            );
+            if task.is_empty() || task == "help" || task == "--help" {
+                Ok(())
+            } else {
+                bail!("unknown task `{task}`")
+            }
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Runs `cargo <args>` in the workspace root, failing when it fails.
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    deps::ensure()?;
+    let mut args = vec!["test", "--workspace", "--release"];
+    args.extend(extra.iter().map(String::as_str));
+    cargo(&args)
+}
+
+fn bench(extra: &[String]) -> Result<()> {
+    let mut args = vec!["run", "--release", "-p", "mtcp-benches", "--"];
+    args.extend(extra.iter().map(String::as_str));
+    cargo(&args)
+}
