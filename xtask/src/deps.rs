@@ -26,7 +26,10 @@ fn installed(pkg: &str) -> bool {
     Command::new("dpkg")
         .args(["-s", pkg])
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Status: install ok installed"))
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("Status: install ok installed")
+        })
         .unwrap_or(false)
 }
 

@@ -18,6 +18,7 @@ fn main() -> Result<()> {
     match task.as_str() {
         "test" => test(&rest),
         "bench" => bench(&rest),
+        "conformance" => conformance(&rest),
         "deps" => deps::ensure(),
         _ => {
             eprintln!(
@@ -25,6 +26,7 @@ fn main() -> Result<()> {
                  tasks:\n  \
                  test    install build dependencies if missing, then run every test\n  \
                  bench   run the benchmarks (in-process figures)\n  \
+                 conformance [DIR...]  run packetdrill scripts against tcp-core\n  \
                  deps    install the Debian packages the build needs"
             );
             if task.is_empty() || task == "help" || task == "--help" {
@@ -62,11 +64,52 @@ fn test(extra: &[String]) -> Result<()> {
     deps::ensure()?;
     let mut args = vec!["test", "--workspace", "--release"];
     args.extend(extra.iter().map(String::as_str));
+    cargo(&args)?;
+    conformance(&[])
+}
+
+/// The FreeBSD suite, kept in `../shared` beside the checkout.
+fn default_conformance_dir() -> PathBuf {
+    root().join("../shared/conformance/freebsd-tcp-testsuite")
+}
+
+fn conformance(dirs: &[String]) -> Result<()> {
+    let dirs: Vec<String> = if dirs.is_empty() {
+        vec![default_conformance_dir().display().to_string()]
+    } else {
+        dirs.to_vec()
+    };
+    let mut args = vec!["run", "--release", "--quiet", "-p", "conformance", "--"];
+    args.extend(dirs.iter().map(String::as_str));
     cargo(&args)
 }
 
+/// Runs every benchmark binary of `benches/src/bin` in release mode.
 fn bench(extra: &[String]) -> Result<()> {
-    let mut args = vec!["run", "--release", "-p", "mtcp-benches", "--"];
-    args.extend(extra.iter().map(String::as_str));
-    cargo(&args)
+    let dir = root().join("benches/src/bin");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    for name in names {
+        eprintln!("xtask: bench {name}");
+        let mut args = vec![
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "mtcp-benches",
+            "--bin",
+            &name,
+            "--",
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        cargo(&args)?;
+    }
+    Ok(())
 }

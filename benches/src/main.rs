@@ -1,2 +1,0 @@
-//! In-process benchmarks of mtcp-rs, run by `cargo xtask bench`.
-fn main() {}

@@ -1,0 +1,2 @@
+//! packetdrill-compatible conformance runner for tcp-core (built by the conformance issue).
+fn main() {}
