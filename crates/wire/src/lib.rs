@@ -3,15 +3,20 @@
 //! Every format comes as two types, in the smoltcp manner: a zero-copy view over
 //! bytes (`XxxPacket<T: AsRef<[u8]>>`, field offsets as named byte ranges) and an
 //! owned, validated `XxxRepr` that parses from and emits into such a view.
-//! Parsing never panics: malformed input returns a typed [`Error`].
+//! Parsing never panics: malformed input returns a typed [`Error`]. Neither
+//! parsing nor emitting allocates.
 //!
 //! Data flow: the runtime receives a frame, parses Ethernet -> IPv4 (or ARP) ->
 //! TCP/ICMP with these types, and hands a [`tcp::TcpRepr`] (which borrows its
 //! payload from the frame) to `tcp-core`. On the way out, `tcp-core` emits a TCP
 //! segment with [`tcp::TcpRepr::emit`] and the runtime wraps it in IPv4 and
-//! Ethernet headers.
+//! Ethernet headers. Checksums ([`checksum`]) follow RFC 1071, with the IPv4
+//! pseudo-header for TCP.
 #![deny(unsafe_code)]
 
+pub mod checksum;
+mod error;
 pub mod tcp;
 
-pub use tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+pub use error::Error;
+pub use tcp::{SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
