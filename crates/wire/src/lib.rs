@@ -14,9 +14,17 @@
 //! pseudo-header for TCP.
 #![deny(unsafe_code)]
 
+pub mod arp;
 pub mod checksum;
 mod error;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
 pub mod tcp;
 
+pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use error::Error;
+pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+pub use icmp::{IcmpPacket, IcmpQuote, IcmpRepr, QuotedTcp};
+pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use tcp::{SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
