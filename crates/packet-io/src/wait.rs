@@ -1,0 +1,253 @@
+//! The select-style wait, after mTCP's `ps_select`.
+//!
+//! [`Waiter::wait`] first spins over its queues for a configurable budget,
+//! checking the rings without system calls (work usually arrives within
+//! microseconds under load). When the budget is spent it arms each queue's
+//! wake-ups and blocks in `ppoll(2)` on the queues' descriptors plus an
+//! `eventfd`, with a microsecond timeout (the interrupt fallback). A
+//! [`Waker`], cloned to other threads, signals that eventfd so that an
+//! application can hand work to a sleeping stack thread.
+
+use crate::queue::{Armed, Interest, PacketQueue};
+use crate::sys::{self, EventFd, PollFd};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The most queues one waiter serves (the width of [`Ready`]'s bit sets).
+pub const MAX_WAIT_QUEUES: usize = 64;
+
+/// Errors of [`Waiter::wait`].
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// More queues than [`MAX_WAIT_QUEUES`], or interests that do not match the queues.
+    #[error("{queues} queues with {interests} interests (at most {MAX_WAIT_QUEUES} queues, one interest each)")]
+    BadSet {
+        /// Queues given.
+        queues: usize,
+        /// Interests given.
+        interests: usize,
+    },
+    /// `ppoll(2)` failed.
+    #[error("poll: {0}")]
+    Poll(#[from] io::Error),
+}
+
+/// Which queues are ready after a wait, by position in the slice given to
+/// [`Waiter::wait`], and whether a [`Waker`] woke the waiter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    rx: u64,
+    tx: u64,
+    woken: bool,
+}
+
+impl Ready {
+    /// True when queue `i` has frames to receive.
+    pub fn rx(&self, i: usize) -> bool {
+        i < MAX_WAIT_QUEUES && self.rx >> i & 1 == 1
+    }
+
+    /// True when queue `i` can transmit.
+    pub fn tx(&self, i: usize) -> bool {
+        i < MAX_WAIT_QUEUES && self.tx >> i & 1 == 1
+    }
+
+    /// Positions of the queues ready in any direction.
+    pub fn queues(&self) -> impl Iterator<Item = usize> {
+        let bits = self.rx | self.tx;
+        (0..MAX_WAIT_QUEUES).filter(move |i| bits >> i & 1 == 1)
+    }
+
+    /// True when a [`Waker`] signalled the waiter.
+    pub fn woken(&self) -> bool {
+        self.woken
+    }
+
+    /// True when nothing is ready and no one woke the waiter (the timeout expired).
+    pub fn is_empty(&self) -> bool {
+        self.rx == 0 && self.tx == 0 && !self.woken
+    }
+
+    fn set(&mut self, i: usize, ready: Interest) {
+        if ready.rx {
+            self.rx |= 1 << i;
+        }
+        if ready.tx {
+            self.tx |= 1 << i;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct WakeShared {
+    event: EventFd,
+    /// Set by wakers; cleared by the waiter after draining the eventfd.
+    notified: AtomicBool,
+}
+
+/// Wakes a [`Waiter`] from another thread. Cheap to clone; `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Waker {
+    shared: Arc<WakeShared>,
+}
+
+impl Waker {
+    /// Wakes the waiter: its current or next [`Waiter::wait`] returns with
+    /// [`Ready::woken`]. Publish the work before calling this. Wakes that
+    /// arrive before the waiter notices coalesce into one (one system call).
+    pub fn wake(&self) {
+        if !self.shared.notified.swap(true, Ordering::AcqRel) {
+            self.shared.event.signal();
+        }
+    }
+}
+
+/// Tuning of the wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitConfig {
+    /// How long to poll the rings before sleeping.
+    pub spin: Duration,
+}
+
+impl Default for WaitConfig {
+    fn default() -> Self {
+        WaitConfig {
+            spin: Duration::from_micros(50),
+        }
+    }
+}
+
+/// Blocks a core until one of its queues is ready, a timeout expires or a
+/// [`Waker`] fires. Owned by the core's stack thread.
+#[derive(Debug)]
+pub struct Waiter {
+    config: WaitConfig,
+    shared: Arc<WakeShared>,
+    pollfds: Vec<PollFd>,
+    /// Position in the queue slice of each poll entry after the eventfd.
+    poll_queue: Vec<usize>,
+}
+
+impl Waiter {
+    /// A waiter with its own eventfd.
+    pub fn new(config: WaitConfig) -> io::Result<Self> {
+        Ok(Waiter {
+            config,
+            shared: Arc::new(WakeShared {
+                event: EventFd::new()?,
+                notified: AtomicBool::new(false),
+            }),
+            pollfds: Vec::with_capacity(MAX_WAIT_QUEUES + 1),
+            poll_queue: Vec::with_capacity(MAX_WAIT_QUEUES),
+        })
+    }
+
+    /// A handle that wakes this waiter.
+    pub fn waker(&self) -> Waker {
+        Waker {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> WaitConfig {
+        self.config
+    }
+
+    fn take_notification(&self) -> bool {
+        if self.shared.notified.load(Ordering::Acquire) {
+            // Drain first, then clear: a wake between the two finds the flag
+            // still set and skips its signal, and this wait reports it anyway.
+            self.shared.event.drain();
+            self.shared.notified.store(false, Ordering::Release);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Waits until queue `i` is ready for `interests[i]`, a waker fires, or
+    /// `timeout` passes (`None`: no limit; zero: only check). Spins for at
+    /// most the configured budget, then sleeps in `ppoll(2)`.
+    pub fn wait<Q: PacketQueue>(
+        &mut self,
+        queues: &mut [Q],
+        interests: &[Interest],
+        timeout: Option<Duration>,
+    ) -> Result<Ready, WaitError> {
+        if queues.len() > MAX_WAIT_QUEUES || interests.len() != queues.len() {
+            return Err(WaitError::BadSet {
+                queues: queues.len(),
+                interests: interests.len(),
+            });
+        }
+        let start = Instant::now();
+        let deadline = timeout.map(|t| start + t);
+        let spin_until = start + timeout.map_or(self.config.spin, |t| t.min(self.config.spin));
+        let mut ready = Ready::default();
+
+        // Spin phase: ring checks only.
+        loop {
+            for (i, q) in queues.iter_mut().enumerate() {
+                ready.set(i, q.readiness(interests[i]));
+            }
+            ready.woken = self.take_notification();
+            if !ready.is_empty() {
+                return Ok(ready);
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(ready);
+        }
+
+        // Sleep phase: arm, then block.
+        self.pollfds.clear();
+        self.poll_queue.clear();
+        self.pollfds
+            .push(sys::pollfd(self.shared.event.raw(), true, false));
+        let mut wake_at = deadline;
+        for (i, q) in queues.iter_mut().enumerate() {
+            if interests[i].is_empty() {
+                continue;
+            }
+            match q.arm(interests[i]) {
+                Armed::Ready(r) => ready.set(i, r),
+                Armed::Sleep {
+                    fd,
+                    readable,
+                    writable,
+                    until,
+                } => {
+                    self.pollfds.push(sys::pollfd(fd, readable, writable));
+                    self.poll_queue.push(i);
+                    if let Some(u) = until {
+                        wake_at = Some(wake_at.map_or(u, |w| w.min(u)));
+                    }
+                }
+            }
+        }
+        let slept = ready.is_empty();
+        let polled = if slept {
+            let sleep = wake_at.map(|w| w.saturating_duration_since(Instant::now()));
+            sys::ppoll(&mut self.pollfds, sleep)
+        } else {
+            Ok(0)
+        };
+        for (k, &i) in self.poll_queue.iter().enumerate() {
+            let woke = self.pollfds[k + 1].revents != 0;
+            queues[i].disarm(slept, woke);
+        }
+        polled?;
+        for (i, q) in queues.iter_mut().enumerate() {
+            ready.set(i, q.readiness(interests[i]));
+        }
+        ready.woken = self.take_notification();
+        Ok(ready)
+    }
+}
