@@ -357,8 +357,9 @@ pub enum IcmpRepr<'a> {
     DstUnreachable {
         /// The code.
         reason: DstUnreachable,
-        /// Next-hop MTU for [`DstUnreachable::FragRequired`] (RFC 1191); the
-        /// unused field for other codes, normally 0.
+        /// Next-hop MTU for [`DstUnreachable::FragRequired`] (RFC 1191; 0
+        /// from routers that predate it). Always 0 for other codes: their
+        /// field is unused, ignored on parse and written as zero (RFC 792).
         next_hop_mtu: u16,
         /// The offending datagram's header and first bytes.
         quote: IcmpQuote<'a>,
@@ -401,9 +402,14 @@ impl<'a> IcmpRepr<'a> {
             }),
             (msg_type::DST_UNREACHABLE, code) => {
                 let reason = DstUnreachable::from_code(code).ok_or(Error::Unsupported)?;
+                let next_hop_mtu = if reason == DstUnreachable::FragRequired {
+                    packet.next_hop_mtu()
+                } else {
+                    0
+                };
                 Ok(IcmpRepr::DstUnreachable {
                     reason,
-                    next_hop_mtu: packet.next_hop_mtu(),
+                    next_hop_mtu,
                     quote: IcmpQuote::parse(packet.data())?,
                 })
             }
@@ -488,7 +494,12 @@ impl<'a> IcmpRepr<'a> {
             } => {
                 p.set_msg_type(msg_type::DST_UNREACHABLE);
                 p.set_msg_code(reason.code());
-                p.set_rest_of_header(u32::from(next_hop_mtu));
+                let mtu = if reason == DstUnreachable::FragRequired {
+                    next_hop_mtu
+                } else {
+                    0
+                };
+                p.set_rest_of_header(u32::from(mtu));
                 quote.emit(p.data_mut())?;
             }
             IcmpRepr::TimeExceeded { reason, quote } => {
