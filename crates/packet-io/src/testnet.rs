@@ -46,6 +46,13 @@ pub struct Netns {
 }
 
 impl Netns {
+    /// The existing namespace `name` (not created, not deleted by this value).
+    pub fn named(name: &str) -> Self {
+        Netns {
+            name: name.to_owned(),
+        }
+    }
+
     /// The namespace's name.
     pub fn name(&self) -> &str {
         &self.name
