@@ -4,14 +4,30 @@
 //! bytes (`XxxPacket<T: AsRef<[u8]>>`, field offsets as named byte ranges) and an
 //! owned, validated `XxxRepr` that parses from and emits into such a view.
 //! Parsing never panics: malformed input returns a typed [`Error`]. Neither
-//! parsing nor emitting allocates.
+//! parsing nor emitting allocates; reprs borrow payloads from the input buffer.
 //!
-//! Data flow: the runtime receives a frame, parses Ethernet -> IPv4 (or ARP) ->
-//! TCP/ICMP with these types, and hands a [`tcp::TcpRepr`] (which borrows its
-//! payload from the frame) to `tcp-core`. On the way out, `tcp-core` emits a TCP
-//! segment with [`tcp::TcpRepr::emit`] and the runtime wraps it in IPv4 and
-//! Ethernet headers. Checksums ([`checksum`]) follow RFC 1071, with the IPv4
-//! pseudo-header for TCP.
+//! | module | format | reference |
+//! |---|---|---|
+//! | [`ethernet`] | Ethernet II header, MAC addresses, EtherType | IEEE 802.3, RFC 894 |
+//! | [`arp`] | ARP request/reply for IPv4 over Ethernet | RFC 826 |
+//! | [`ipv4`] | IPv4 header (options skipped, fragments flagged) | RFC 791, RFC 1122 3.2.1 |
+//! | [`icmp`] | echo, destination unreachable, time exceeded | RFC 792, RFC 1122 3.2.2 |
+//! | [`tcp`] | TCP header and options, sequence numbers | RFC 9293 3.1, RFC 7323, RFC 2018 |
+//! | [`checksum`] | Internet checksum, IPv4 pseudo-header | RFC 1071 |
+//!
+//! Data flow: the runtime receives a frame and parses it layer by layer:
+//! [`EthernetFrame`] -> [`EthernetRepr`] (by EtherType) -> [`ArpRepr`], or
+//! [`Ipv4Packet`] -> [`Ipv4Repr`] (header checksum verified, total length
+//! delimiting the payload, fragments flagged for the caller to drop) -> by
+//! protocol, [`TcpRepr::parse_bytes`] on the IPv4 payload (checksum over the
+//! pseudo-header) or [`IcmpRepr`], whose error messages carry the quoted IPv4
+//! header and the first 8 bytes of the offending segment ([`QuotedTcp`]: ports
+//! and sequence number). The [`TcpRepr`], borrowing its payload from the frame,
+//! goes to `tcp-core`. On the way out, `tcp-core` emits a complete TCP segment
+//! with [`TcpRepr::emit`] (options, payload and checksum) and the runtime writes
+//! the IPv4 header ([`Ipv4Repr::emit`]) and the Ethernet header
+//! ([`EthernetRepr::emit`]) in front of it. Emitters write into caller-provided
+//! buffers and return [`Error::BufferTooSmall`] rather than panic.
 #![deny(unsafe_code)]
 
 pub mod arp;

@@ -621,6 +621,19 @@ impl TcpOptions {
         n
     }
 
+    /// How many SACK blocks still fit in the 40 option bytes next to the other
+    /// options set here (at most 4; 3 next to timestamps, RFC 2018 section 3).
+    /// The engine uses it to truncate its SACK list before emitting.
+    pub fn sack_capacity(&self) -> usize {
+        let others = TcpOptions {
+            sack_count: 0,
+            ..*self
+        }
+        .emitted_len();
+        // Two NOPs, kind and length, then 8 bytes per block.
+        (MAX_OPTIONS_LEN.saturating_sub(others + 4) / 8).min(MAX_SACK_BLOCKS)
+    }
+
     /// Parse an options area, as found between the fixed header and the data.
     ///
     /// Unknown options are skipped (RFC 9293 MUST-6); a repeated option keeps
@@ -650,7 +663,12 @@ impl TcpOptions {
     }
 
     /// Write the options into `buf` in the layout [`emitted_len`](Self::emitted_len)
-    /// describes and return the bytes written.
+    /// describes and return the bytes written. Alignment comes from NOPs placed
+    /// before options, so the list always ends on a 32-bit boundary and no
+    /// trailing padding is needed (were it needed, RFC 9293 MUST-69 would
+    /// require zeros). Options are emitted whatever the flags; which ones a
+    /// segment carries (MSS, window scale, SACK-permitted only on SYN) is the
+    /// engine's decision.
     ///
     /// # Errors
     /// [`Error::Unrepresentable`] when they exceed 40 bytes,
@@ -814,14 +832,16 @@ mod tests {
     const SRC: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
     const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
-    /// A Linux-style SYN: MSS 1460, SACK-permitted, timestamps, NOP, WS 7.
-    /// Checksum computed independently over the pseudo-header.
+    /// A Linux-style SYN: MSS 1460, SACK-permitted, timestamps, NOP, WS 7,
+    /// 192.168.1.10:50000 -> 10.0.0.1:80. The checksum 0x5127 was computed
+    /// outside this crate (a 16-bit-word one's-complement sum over the
+    /// pseudo-header and segment).
     const SYN_BYTES: [u8; 40] = [
         0xc3, 0x50, 0x00, 0x50, // ports 50000 -> 80
         0x12, 0x34, 0x56, 0x78, // seq
         0x00, 0x00, 0x00, 0x00, // ack
         0xa0, 0x02, 0xfa, 0xf0, // doff 10, SYN, window 64240
-        0x00, 0x00, 0x00, 0x00, // checksum (filled by the test), urgent
+        0x51, 0x27, 0x00, 0x00, // checksum, urgent
         0x02, 0x04, 0x05, 0xb4, // MSS 1460
         0x04, 0x02, 0x08, 0x0a, // SACK-permitted, TS kind/len
         0x00, 0x00, 0x03, 0xe8, // TSval 1000
@@ -830,23 +850,7 @@ mod tests {
     ];
 
     fn syn_bytes() -> [u8; 40] {
-        let mut b = SYN_BYTES;
-        // Reference sum: add 16-bit words one by one.
-        let mut acc: u32 = 0;
-        let mut add = |x: &[u8]| {
-            for c in x.chunks(2) {
-                acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-            }
-        };
-        add(&SRC.octets());
-        add(&DST.octets());
-        add(&[0, 6, 0, 40]);
-        add(&b);
-        while acc > 0xffff {
-            acc = (acc & 0xffff) + (acc >> 16);
-        }
-        b[16..18].copy_from_slice(&(!(acc as u16)).to_be_bytes());
-        b
+        SYN_BYTES
     }
 
     fn syn_repr() -> TcpRepr<'static> {
@@ -1071,6 +1075,54 @@ mod tests {
         assert_eq!(it.next(), Some(Ok(TcpOption::NoOperation)));
         assert_eq!(it.next(), Some(Err(Error::BadOption)));
         assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn sack_capacity_table() {
+        let ts = Some((1, 2));
+        let rows = [
+            (TcpOptions::default(), 4),
+            (
+                TcpOptions {
+                    timestamps: ts,
+                    ..TcpOptions::default()
+                },
+                3,
+            ),
+            (
+                TcpOptions {
+                    timestamps: ts,
+                    sack_count: 3,
+                    ..TcpOptions::default()
+                },
+                3,
+            ),
+            (
+                TcpOptions {
+                    mss: Some(1460),
+                    timestamps: ts,
+                    window_scale: Some(7),
+                    sack_permitted: true,
+                    ..TcpOptions::default()
+                },
+                2,
+            ),
+        ];
+        for (o, want) in rows {
+            assert_eq!(o.sack_capacity(), want, "{o:?}");
+            let filled = TcpOptions {
+                sack_count: want as u8,
+                ..o
+            };
+            assert!(filled.emitted_len() <= MAX_OPTIONS_LEN);
+            if want < MAX_SACK_BLOCKS {
+                let over = TcpOptions {
+                    sack_count: want as u8 + 1,
+                    ..o
+                };
+                assert!(over.emitted_len() > MAX_OPTIONS_LEN);
+            }
+        }
     }
 
     #[test]
