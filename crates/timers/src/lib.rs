@@ -48,8 +48,16 @@
 //! earlier or a later set: the wheel positions a timer by the tick its
 //! deadline falls in, and timers of the current tick that are not yet due
 //! wait in a short pending list that every `advance` checks against the exact
-//! deadline. A driver that sleeps until [`Wheel::next_deadline`] fires every
-//! timer at most one tick after its deadline.
+//! deadline. [`Wheel::next_deadline`] is never later than the earliest
+//! deadline, so a driver that sleeps until it fires every timer exactly on
+//! time; a coarser driver (an `epoll_wait` in whole milliseconds) fires it
+//! within its own granularity.
+//!
+//! Refinements of the contract in TCP_API.md: `next_deadline` is a lower
+//! bound (never later than the earliest deadline) rather than a time rounded
+//! up to the tick, so nothing fires late; `advance` returns how many timers
+//! fired; `with_capacity`, `reschedule`, `get`, `get_mut`, `deadline`,
+//! `clear`, `tick_us` and `now_us` are additions.
 #![deny(unsafe_code)]
 
 use core::fmt;
@@ -312,12 +320,15 @@ impl<T> Wheel<T> {
     /// When to call [`advance`](Self::advance) next, or `None` if no timer
     /// is live.
     ///
-    /// The result is never later than the earliest deadline rounded up to
-    /// the next tick boundary (so at most one tick late), and may be at or
-    /// before the current time when a timer is already due. It can be earlier
-    /// than any deadline when the earliest timers sit in a slot of level
-    /// 1 or above: advancing to it then moves them down the wheel and a new
-    /// call gives a closer answer. O(levels + pending timers).
+    /// The result is never later than the earliest deadline (it may be at or
+    /// before the current time when a timer is already due). It is exact for
+    /// timers of the current tick; for the others it is the start of the
+    /// slot that holds the earliest of them, which can be earlier than its
+    /// deadline: advancing to it moves those timers down the wheel (or fires
+    /// them) and a new call gives a closer answer. A driver that sleeps
+    /// until this time and advances therefore fires every timer exactly at
+    /// its deadline, after at most `LEVELS + 2` wake-ups per timer.
+    /// O(levels + timers of the current tick).
     pub fn next_deadline(&self) -> Option<u64> {
         let mut best: Option<u64> = None;
         let mut index = self.heads[PENDING];
@@ -326,18 +337,10 @@ impl<T> Wheel<T> {
             best = Some(best.map_or(node.deadline_us, |b| b.min(node.deadline_us)));
             index = node.next;
         }
-        if let Some((list, start)) = self.next_expiration() {
-            // A level-0 slot holds timers of exactly one tick: all are due by
-            // its end (by its start when a tick is 1 us: deadlines are then
-            // whole ticks). Higher slots and the overflow list: their start.
-            let tick = if list < SLOTS && self.tick_us > 1 {
-                start.saturating_add(1)
-            } else {
-                start
-            };
+        if let Some((_, start)) = self.next_expiration() {
             let at = self
                 .origin_us
-                .saturating_add(tick.saturating_mul(self.tick_us));
+                .saturating_add(start.saturating_mul(self.tick_us));
             best = Some(best.map_or(at, |b| b.min(at)));
         }
         best

@@ -102,12 +102,12 @@ fn levels_follow_the_documented_layout() {
 }
 
 #[test]
-fn next_deadline_rounds_up_to_tick_then_refines() {
+fn next_deadline_is_a_lower_bound_that_refines() {
     let mut w = Wheel::new(MS, 0);
     assert_eq!(w.next_deadline(), None);
     let h = w.insert(1_500, ());
-    // Level 0, tick 1: due by the end of that tick.
-    assert_eq!(w.next_deadline(), Some(2_000));
+    // Level 0, tick 1: the start of that tick.
+    assert_eq!(w.next_deadline(), Some(1_000));
     assert!(fire(&mut w, 1_000).is_empty());
     // Now in the current tick's pending list: the exact deadline.
     assert_eq!(w.next_deadline(), Some(1_500));
@@ -115,6 +115,11 @@ fn next_deadline_rounds_up_to_tick_then_refines() {
     // Level 1 slot starting at tick 64.
     assert_eq!(w.next_deadline(), Some(64 * MS));
     assert_eq!(w.deadline(h), Some(100 * MS));
+    assert!(fire(&mut w, 64 * MS).is_empty());
+    assert_eq!(w.next_deadline(), Some(100 * MS));
+    // A deadline on a tick boundary is reported exactly.
+    w.insert(70 * MS, ());
+    assert_eq!(w.next_deadline(), Some(70 * MS));
 }
 
 #[test]
@@ -350,18 +355,16 @@ proptest! {
                 None => prop_assert_eq!(w.next_deadline(), None),
                 Some((&(min, _), _)) => {
                     let nd = w.next_deadline().unwrap();
-                    let bound = origin.saturating_add((tick_of(min) + 1).saturating_mul(tick));
-                    prop_assert!(nd <= bound.max(min), "next_deadline {} min {} now {}", nd, min, now);
+                    prop_assert!(nd <= min, "next_deadline {} min {} now {}", nd, min, now);
                 }
             }
         }
     }
 
-    /// A driver that sleeps until next_deadline fires every timer no earlier
-    /// than its deadline and at most one tick after it, in a bounded number
-    /// of wake-ups.
+    /// A driver that sleeps until next_deadline fires every timer exactly at
+    /// its deadline, in a bounded number of wake-ups.
     #[test]
-    fn driving_by_next_deadline_is_at_most_one_tick_late(
+    fn driving_by_next_deadline_fires_exactly_on_time(
         tick in prop_oneof![Just(1u64), Just(1_000)],
         deadlines in proptest::collection::vec(
             prop_oneof![4 => 0u64..10_000_000, 1 => 0u64..(1 << 45)], 1..60),
@@ -377,8 +380,7 @@ proptest! {
             w.advance(t, &mut out);
             for (_, i) in out {
                 let d = deadlines[i];
-                prop_assert!(d <= t, "early: deadline {} fired at {}", d, t);
-                prop_assert!(t <= (d / tick + 1) * tick, "late: deadline {} fired at {}", d, t);
+                prop_assert_eq!(d, t, "deadline {} fired at {}", d, t);
                 fired[i] = true;
             }
             wakeups += 1;
