@@ -1,0 +1,174 @@
+//! Endpoint configuration.
+//!
+//! Every knob has a default that follows the RFCs; the doc comment of each field
+//! names the RFC text it comes from.
+
+use core::ops::RangeInclusive;
+use core::time::Duration;
+
+/// Keep-alive parameters (RFC 9293 section 3.8.4, RFC 1122 section 4.2.3.6).
+///
+/// Keep-alives are off unless configured (MUST-25). A probe is a segment with
+/// `SEQ = SND.UNA - 1` and no data (SHLD-12), which any live peer answers with an ACK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Idle time before the first probe (MUST-26, MUST-27; RFC 1122 asks for a
+    /// default of at least two hours, MUST-28).
+    pub idle: Duration,
+    /// Interval between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes after which the connection is dropped with
+    /// [`ConnError::TimedOut`](crate::ConnError::TimedOut). A single lost ACK
+    /// never kills a connection as long as `count > 1` (MUST-29).
+    pub count: u32,
+}
+
+impl Default for KeepAlive {
+    /// Two hours idle (MUST-28), 75 s between probes, 9 probes (the BSD values).
+    fn default() -> Self {
+        KeepAlive {
+            idle: Duration::from_secs(2 * 60 * 60),
+            interval: Duration::from_secs(75),
+            count: 9,
+        }
+    }
+}
+
+/// Configuration of an [`Endpoint`](crate::Endpoint) and the connections it creates.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest segment payload this host can receive (the MSS option value we
+    /// send, RFC 9293 section 3.7.1, MUST-14, MUST-67): MTU - 40 for IPv4.
+    /// Also caps the payload we send. Default 1460 (Ethernet).
+    pub mss: u16,
+    /// Receive buffer per connection in bytes; the largest window we advertise.
+    pub recv_buf: usize,
+    /// Send buffer per connection in bytes (unacknowledged plus unsent data).
+    pub send_buf: usize,
+    /// Most connections (in any state but LISTEN) the endpoint holds at once.
+    /// `connect` beyond it fails with
+    /// [`ConnectError::TooManyConnections`](crate::ConnectError::TooManyConnections);
+    /// SYNs beyond it are silently dropped so the peer retries later.
+    pub max_connections: usize,
+    /// Most half-open (SYN-RECEIVED) connections per listener; further SYNs are
+    /// dropped silently (the peer's SYN retransmission retries).
+    pub max_syn_backlog: usize,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2 * MSL (RFC 9293 section
+    /// 3.4.2, MUST-13). Default 30 s.
+    pub msl: Duration,
+    /// Delayed-ACK timeout (RFC 9293 section 3.8.6.3, SHLD-18; MUST-40 asks for
+    /// less than 0.5 s). Default 40 ms; `Duration::ZERO` ACKs every segment at once.
+    pub delayed_ack: Duration,
+    /// Initial retransmission timeout (RFC 6298 section 2.1: 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO (RFC 6298 section 2.4: 1 s; 200 ms is common).
+    pub rto_min: Duration,
+    /// Upper bound of the RTO (RFC 6298 section 2.5 allows >= 60 s).
+    pub rto_max: Duration,
+    /// SYN (and SYN-ACK) retransmissions before the open fails with
+    /// `TimedOut` (MUST-22, MUST-23). Default 6: about 127 s with a 1 s initial
+    /// RTO, close to the 3 minutes RFC 9293 asks for.
+    pub syn_retries: u32,
+    /// Retransmissions after which the stack would give "negative advice" to IP
+    /// (R1, MUST-20, SHLD-10: 3). Reported through [`ConnInfo`](crate::ConnInfo).
+    pub r1: u32,
+    /// Retransmissions of the same data after which the connection is dropped
+    /// with `TimedOut` (R2, MUST-20, SHLD-11; MUST-21 lets the application set it
+    /// through `user_timeout`). Default 15.
+    pub r2: u32,
+    /// Give up when data stays unacknowledged this long (RFC 9293 section 3.9.1
+    /// "USER TIMEOUT", RFC 5482). `None`: only R2 applies.
+    pub user_timeout: Option<Duration>,
+    /// Keep-alive; `None` (the default, MUST-25) sends none.
+    pub keepalive: Option<KeepAlive>,
+    /// Offer and accept the window scale option (RFC 7323 section 2).
+    pub window_scaling: bool,
+    /// Offer and accept timestamps (RFC 7323 sections 3-5: RTTM and PAWS).
+    pub timestamps: bool,
+    /// Offer and accept SACK (RFC 2018).
+    pub sack: bool,
+    /// Disable the Nagle algorithm by default (RFC 9293 section 3.7.4, MUST-17).
+    pub nodelay: bool,
+    /// Most bytes held out of order beyond RCV.NXT per connection.
+    pub ooo_max_bytes: usize,
+    /// Most separate out-of-order ranges (holes) per connection.
+    pub ooo_max_ranges: usize,
+    /// Challenge ACKs per connection per second (RFC 5961 section 7).
+    pub challenge_ack_limit: u32,
+    /// Secret key of the RFC 6528 ISN generator (SHLD-1). Must be random and
+    /// kept private in production.
+    pub isn_secret: [u8; 16],
+    /// Local ports `connect` picks from when asked for port 0.
+    pub ephemeral_ports: RangeInclusive<u16>,
+    /// How long a connection the application has closed may sit in FIN-WAIT-2
+    /// waiting for the peer's FIN (not in RFC 9293; bounds orphaned state the
+    /// way BSD and Linux do). `None` waits forever.
+    pub fin_wait2_timeout: Option<Duration>,
+    /// Let ICMP hard errors (port, protocol unreachable, administratively
+    /// prohibited, time exceeded) abort a connection in SYN-SENT (RFC 5927
+    /// section 4.1, FreeBSD `icmp_may_rst`). Synchronized connections only record
+    /// ICMP errors as soft errors (RFC 9293 MUST-56).
+    pub icmp_may_abort: bool,
+    /// Most RST segments for closed ports queued at once; more are dropped
+    /// (RST generation is a reflection amplifier, so it is bounded).
+    pub max_pending_rsts: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mss: 1460,
+            recv_buf: 64 * 1024,
+            send_buf: 64 * 1024,
+            max_connections: 65_536,
+            max_syn_backlog: 1024,
+            msl: Duration::from_secs(30),
+            delayed_ack: Duration::from_millis(40),
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_secs(1),
+            rto_max: Duration::from_secs(60),
+            syn_retries: 6,
+            r1: 3,
+            r2: 15,
+            user_timeout: None,
+            keepalive: None,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            nodelay: false,
+            ooo_max_bytes: 64 * 1024,
+            ooo_max_ranges: 8,
+            challenge_ack_limit: 10,
+            isn_secret: [0x5a; 16],
+            ephemeral_ports: 32768..=60999,
+            fin_wait2_timeout: Some(Duration::from_secs(60)),
+            icmp_may_abort: true,
+            max_pending_rsts: 256,
+        }
+    }
+}
+
+impl Config {
+    /// The smallest MSS we honour from a peer: smaller values would let a peer
+    /// make us send a flood of tiny segments (Linux uses 48 for the same reason).
+    pub const MIN_PEER_MSS: u16 = 64;
+
+    /// Send MSS assumed when the peer sends no MSS option (RFC 9293 section
+    /// 3.7.1, MUST-15: 536 for IPv4).
+    pub const DEFAULT_PEER_MSS: u16 = 536;
+
+    /// TIME-WAIT duration: 2 * MSL (MUST-13).
+    pub fn time_wait(&self) -> Duration {
+        self.msl.saturating_mul(2)
+    }
+
+    /// Window scale shift we offer: the smallest shift that lets `recv_buf` be
+    /// advertised, at most 14 (RFC 7323 section 2.3).
+    pub fn recv_wscale(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buf >> shift) > usize::from(u16::MAX) {
+            shift += 1;
+        }
+        shift
+    }
+}

@@ -1,0 +1,557 @@
+//! One connection's transmission control block (RFC 9293 section 3.3.1) and the
+//! application operations on it (section 3.10.1 to 3.10.6).
+//!
+//! The block is split by direction of flow:
+//! * [`input`]: segment arrival, RFC 9293 section 3.10.7, returning an
+//!   [`input::Outcome`];
+//! * [`output`]: what to send next, control segments before data;
+//! * [`timers`]: the per-connection timer table and what each expiry does.
+//!
+//! A `Conn` never touches other connections and never allocates after creation
+//! (its buffers are allocated once in [`Conn::new`]).
+
+pub(crate) mod input;
+pub(crate) mod output;
+pub(crate) mod timers;
+
+use core::net::SocketAddrV4;
+use core::time::Duration;
+
+use smallvec::SmallVec;
+use wire::SeqNumber;
+
+use crate::assembler::Assembler;
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::cc::{CongestionControl, NewReno};
+use crate::config::{Config, KeepAlive};
+use crate::error::ConnError;
+use crate::rtt::RttEstimator;
+use crate::time::Instant;
+use crate::State;
+
+pub(crate) use timers::{TimerKind, TimerTable};
+
+/// Most SACK scoreboard ranges remembered per connection (RFC 2018 allows the
+/// receiver to report at most 4 per segment; we keep a few more).
+pub(crate) const SCOREBOARD_RANGES: usize = 6;
+
+/// Who holds the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// Created by a listener and not yet accepted: the slot index of the
+    /// listener (its handle generation is checked by the endpoint).
+    Listener(usize),
+    /// The application holds the handle.
+    App,
+    /// The application closed or aborted; the connection finishes on its own
+    /// and is released when it reaches CLOSED.
+    Orphan,
+}
+
+/// RFC 7323 timestamp state of a connection that negotiated timestamps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timestamps {
+    /// TS.Recent (RFC 7323 section 4.3).
+    pub recent: u32,
+    /// When TS.Recent was last updated (PAWS 24-day rule, section 5.5).
+    pub recent_at: Instant,
+}
+
+/// Delayed-ACK bookkeeping (RFC 9293 section 3.8.6.3, RFC 5681 section 4.2).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AckState {
+    /// An ACK must go out at the next `poll_transmit` (out-of-order data, hole
+    /// fill, FIN, window update, unacceptable segment, every second full
+    /// segment). Setting it only marks: one ACK per connection per batch
+    /// (MUST-58, MUST-59).
+    pub now: bool,
+    /// In-order bytes received since the last ACK we sent.
+    pub pending_bytes: usize,
+}
+
+/// The transmission control block.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub state: State,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    pub owner: Owner,
+    /// Created by a passive open (from LISTEN); governs RST in SYN-RECEIVED.
+    pub passive: bool,
+
+    // ---- send sequence space (RFC 9293 section 3.3.1) ----
+    pub iss: SeqNumber,
+    pub snd_una: SeqNumber,
+    /// Next sequence number to send; below `snd_max` while retransmitting.
+    pub snd_nxt: SeqNumber,
+    /// One past the highest sequence number ever sent.
+    pub snd_max: SeqNumber,
+    /// Send window in bytes, already scaled.
+    pub snd_wnd: u32,
+    /// Largest window the peer ever offered (sender SWS, RFC 5961 section 5.2).
+    pub max_snd_wnd: u32,
+    pub snd_wl1: SeqNumber,
+    pub snd_wl2: SeqNumber,
+    /// Shift applied to the peer's window field (0 without window scaling).
+    pub snd_wscale: u8,
+    pub send_buf: SendBuffer,
+    /// The application shut down the write side: FIN follows the queued data.
+    pub fin_queued: bool,
+
+    // ---- receive sequence space ----
+    pub irs: SeqNumber,
+    pub rcv_nxt: SeqNumber,
+    /// Right edge of the window we last advertised (never moves left, RFC
+    /// 9293 section 3.8.6.2.2, SHLD-14).
+    pub rcv_adv: SeqNumber,
+    /// Shift applied to our window field.
+    pub rcv_wscale: u8,
+    pub recv_buf: RecvBuffer,
+    pub assembler: Assembler,
+    /// Sequence number of a FIN that arrived out of order (its data is held
+    /// by the assembler); processed when RCV.NXT reaches it.
+    pub ooo_fin: Option<SeqNumber>,
+    /// The peer's FIN was received: the read side is at EOF after the buffer.
+    pub fin_received: bool,
+
+    // ---- negotiated options ----
+    /// Effective send MSS: most payload bytes per segment, options excluded
+    /// (RFC 9293 section 3.7.1, MUST-16).
+    pub smss: usize,
+    /// MSS we advertised (our receive MSS).
+    pub rmss: usize,
+    pub ts: Option<Timestamps>,
+    /// TSval to use as TSecr, and the offset for our clock, before the
+    /// handshake decided whether timestamps are in use.
+    pub ts_offset: u32,
+    pub sack_ok: bool,
+    /// Window scaling was negotiated (both SYNs carried the option).
+    pub wscale_ok: bool,
+    /// SACKed ranges above SND.UNA reported by the peer (RFC 2018), sorted.
+    pub scoreboard: SmallVec<[(SeqNumber, SeqNumber); SCOREBOARD_RANGES]>,
+    /// Last ACK number we sent (RFC 7323 Last.ACK.sent).
+    pub last_ack_sent: SeqNumber,
+
+    // ---- retransmission and congestion control ----
+    pub rtt: RttEstimator,
+    /// Karn's rule (MUST-18): the one segment being timed, when no
+    /// timestamps: (sequence number it ends at, when it was sent). Cleared
+    /// when anything is retransmitted.
+    pub rtt_probe: Option<(SeqNumber, Instant)>,
+    pub cc: Box<dyn CongestionControl>,
+    pub dup_acks: u32,
+    /// RFC 6582 "recover": one past the highest sequence number sent when
+    /// the last recovery or RTO began.
+    pub recover: SeqNumber,
+    pub in_recovery: bool,
+    /// Retransmit the segment at SND.UNA (fast retransmit or partial ACK).
+    pub fast_rexmit: bool,
+    /// In SACK recovery, where the next hole retransmission may start.
+    pub rexmit_next: SeqNumber,
+    /// Consecutive retransmission timeouts of the same data (R1/R2).
+    pub retransmits: u32,
+    /// All retransmitted segments over the connection's life.
+    pub total_retransmits: u64,
+    /// Send-side silly-window or zero-window probe due (persist expiry).
+    pub force_send: bool,
+    /// Zero-window probes sent since the last ACK.
+    pub probes_unanswered: u32,
+    /// Keep-alive probes sent since the peer was last heard from.
+    pub keepalives_unanswered: u32,
+    /// A keep-alive probe is due.
+    pub keepalive_due: bool,
+    pub ack: AckState,
+    /// RFC 5961 section 7 rate limit: challenge ACKs sent in the current
+    /// one-second window and when the window started.
+    pub challenge_count: u32,
+    pub challenge_window: Instant,
+    /// Send a RST (abort) and then go to CLOSED.
+    pub rst_due: bool,
+    pub timers: TimerTable,
+    /// When the peer was last heard from (keep-alive idle time).
+    pub last_recv: Instant,
+    /// When we last sent something (RFC 5681 section 4.1 restart window).
+    pub last_send: Instant,
+    /// When the oldest unacknowledged data was last acknowledged or first
+    /// sent (user timeout).
+    pub oldest_unacked_since: Option<Instant>,
+
+    // ---- application view ----
+    pub error: Option<ConnError>,
+    pub soft_error: Option<ConnError>,
+    pub nodelay: bool,
+    pub keepalive: Option<KeepAlive>,
+    pub user_timeout: Option<Duration>,
+    /// Event kinds queued on the endpoint and not yet polled (bit per kind).
+    pub events_queued: u8,
+    /// In the endpoint's transmit queue.
+    pub tx_queued: bool,
+}
+
+/// Copy of the configuration values a connection consults after creation,
+/// kept by the endpoint and passed by reference to avoid a copy per connection.
+pub(crate) type ConnConfig = Config;
+
+impl Conn {
+    /// A new connection in `state` (SYN-SENT for an active open,
+    /// SYN-RECEIVED for a passive one), with its buffers allocated.
+    pub fn new(
+        now: Instant,
+        cfg: &ConnConfig,
+        state: State,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        ts_offset: u32,
+    ) -> Conn {
+        let rmss = usize::from(cfg.mss.max(Config::MIN_PEER_MSS));
+        // ssthresh "MAY be arbitrarily high" initially (RFC 5681 section 3.1).
+        let smss = usize::from(Config::DEFAULT_PEER_MSS).min(rmss);
+        Conn {
+            state,
+            local,
+            remote,
+            owner: Owner::App,
+            passive: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: iss,
+            snd_wscale: 0,
+            send_buf: SendBuffer::new(cfg.send_buf),
+            fin_queued: false,
+            irs: SeqNumber(0),
+            rcv_nxt: SeqNumber(0),
+            rcv_adv: SeqNumber(0),
+            rcv_wscale: 0,
+            recv_buf: RecvBuffer::new(cfg.recv_buf),
+            assembler: Assembler::new(cfg.ooo_max_bytes, cfg.ooo_max_ranges),
+            ooo_fin: None,
+            fin_received: false,
+            smss,
+            rmss,
+            ts: None,
+            ts_offset,
+            sack_ok: false,
+            wscale_ok: false,
+            scoreboard: SmallVec::new(),
+            last_ack_sent: SeqNumber(0),
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt_probe: None,
+            cc: Box::new(NewReno::new(smss, u32::MAX as usize)),
+            dup_acks: 0,
+            recover: iss,
+            in_recovery: false,
+            fast_rexmit: false,
+            rexmit_next: iss,
+            retransmits: 0,
+            total_retransmits: 0,
+            force_send: false,
+            probes_unanswered: 0,
+            keepalives_unanswered: 0,
+            keepalive_due: false,
+            ack: AckState::default(),
+            challenge_count: 0,
+            challenge_window: now,
+            rst_due: false,
+            timers: TimerTable::default(),
+            last_recv: now,
+            last_send: now,
+            oldest_unacked_since: None,
+            error: None,
+            soft_error: None,
+            nodelay: cfg.nodelay,
+            keepalive: cfg.keepalive,
+            user_timeout: cfg.user_timeout,
+            events_queued: 0,
+            tx_queued: false,
+        }
+    }
+
+    /// Our timestamp clock: milliseconds plus the per-connection offset
+    /// (RFC 7323 section 5.4 asks for a random offset per connection).
+    pub fn ts_now(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Sequence number one past the last data byte queued.
+    pub fn data_end(&self) -> SeqNumber {
+        self.data_start() + self.send_buf.len()
+    }
+
+    /// Sequence number of the first byte in the send buffer: SND.UNA, or
+    /// one after the SYN while the SYN is unacknowledged.
+    pub fn data_start(&self) -> SeqNumber {
+        if self.snd_una == self.iss {
+            self.iss + 1
+        } else {
+            self.snd_una
+        }
+    }
+
+    /// Sequence number of our FIN, once the application shut down writing.
+    pub fn fin_seq(&self) -> Option<SeqNumber> {
+        self.fin_queued.then(|| self.data_end())
+    }
+
+    /// Whether our FIN has been sent at least once.
+    pub fn fin_sent(&self) -> bool {
+        self.fin_seq().is_some_and(|f| self.snd_max > f)
+    }
+
+    /// Whether our FIN has been acknowledged.
+    pub fn fin_acked(&self) -> bool {
+        self.fin_seq().is_some_and(|f| self.snd_una > f)
+    }
+
+    /// Bytes sent and not yet acknowledged (FlightSize, RFC 5681 section 2).
+    pub fn flight_size(&self) -> usize {
+        self.snd_nxt - self.snd_una
+    }
+
+    /// The receive window we are advertising now: RCV.WND.
+    pub fn rcv_wnd(&self) -> usize {
+        self.rcv_adv - self.rcv_nxt
+    }
+
+    /// Data queued and not yet sent, in bytes.
+    pub fn unsent(&self) -> usize {
+        let sent = self.snd_nxt.max(self.data_start()) - self.data_start();
+        self.send_buf.len().saturating_sub(sent)
+    }
+
+    /// Move to `state`, logging the transition.
+    pub fn set_state(&mut self, state: State) {
+        if self.state != state {
+            tracing::trace!(local = %self.local, remote = %self.remote, from = %self.state, to = %state, "tcp state");
+            self.state = state;
+        }
+    }
+
+    /// End the connection: CLOSED, buffers emptied, timers stopped. `error`
+    /// is reported to the application (MUST-12) unless `None`.
+    pub fn enter_closed(&mut self, error: Option<ConnError>) {
+        self.set_state(State::Closed);
+        if error.is_some() && self.error.is_none() {
+            self.error = error;
+        }
+        self.timers.clear();
+        self.send_buf.clear();
+        self.ack = AckState::default();
+        self.fast_rexmit = false;
+        self.force_send = false;
+        self.keepalive_due = false;
+    }
+
+    /// Enter TIME-WAIT for 2 * MSL (MUST-13).
+    pub fn enter_time_wait(&mut self, now: Instant, cfg: &ConnConfig) {
+        self.set_state(State::TimeWait);
+        self.timers.clear();
+        self.timers.set(TimerKind::TimeWait, now + cfg.time_wait());
+        self.send_buf.clear();
+        self.fast_rexmit = false;
+        self.force_send = false;
+    }
+
+    /// Mark that an ACK must be sent at the next transmit opportunity.
+    pub fn ack_now(&mut self) {
+        self.ack.now = true;
+    }
+
+    /// RFC 5961 section 7: send a challenge ACK unless this connection already
+    /// sent `challenge_ack_limit` of them in the current second. Returns
+    /// whether one was scheduled.
+    pub fn challenge_ack(&mut self, now: Instant, cfg: &ConnConfig) -> bool {
+        if now.saturating_duration_since(self.challenge_window) >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= cfg.challenge_ack_limit {
+            return false;
+        }
+        self.challenge_count += 1;
+        self.ack_now();
+        true
+    }
+
+    /// Bytes the application may still queue.
+    pub fn writable(&self) -> usize {
+        if matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        ) && !self.fin_queued
+        {
+            self.send_buf.free()
+        } else {
+            0
+        }
+    }
+
+    /// Apply the options of the peer's SYN (or SYN-ACK): MSS (MUST-14,
+    /// MUST-15: 536 when absent), window scale, SACK-permitted, timestamps
+    /// (RFC 7323: each used only when both sides offered it).
+    pub fn apply_syn_options(&mut self, now: Instant, cfg: &ConnConfig, opts: &wire::TcpOptions) {
+        let peer_mss = opts
+            .mss
+            .unwrap_or(Config::DEFAULT_PEER_MSS)
+            .max(Config::MIN_PEER_MSS);
+        // Eff.snd.MSS = min(SendMSS, MMS_S - headers) (MUST-16); our own MSS
+        // stands for MMS_S since both ends share the link.
+        let mut smss = usize::from(peer_mss).min(self.rmss);
+        match (cfg.window_scaling, opts.window_scale) {
+            (true, Some(shift)) => {
+                self.wscale_ok = true;
+                self.snd_wscale = shift.min(wire::tcp::MAX_WINDOW_SCALE);
+                self.rcv_wscale = cfg.recv_wscale();
+            }
+            _ => {
+                self.wscale_ok = false;
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.sack_ok = cfg.sack && opts.sack_permitted;
+        self.ts = match (cfg.timestamps, opts.timestamps) {
+            (true, Some((tsval, _))) => {
+                // The timestamp option takes 12 bytes of every segment
+                // (RFC 9293 section 3.7.1: options reduce the payload).
+                smss = smss.saturating_sub(12).max(1);
+                Some(Timestamps {
+                    recent: tsval,
+                    recent_at: now,
+                })
+            }
+            _ => None,
+        };
+        self.smss = smss;
+        self.cc.set_mss(smss);
+    }
+
+    /// The advertised window field value for a non-SYN segment, with receiver
+    /// silly-window avoidance (RFC 9293 section 3.8.6.2.2, MUST-39): the right
+    /// edge moves forward only by at least min(buffer / 2, MSS), and never
+    /// moves back (SHLD-14).
+    pub fn window_to_advertise(&mut self) -> u16 {
+        let free = self.recv_buf.window();
+        let current = self.rcv_wnd();
+        let threshold = (self.recv_buf.capacity() / 2).min(self.rmss).max(1);
+        if free >= current + threshold || (free > current && free == self.recv_buf.capacity()) {
+            // Round the new edge down to what the scaled field can express.
+            let unit = 1usize << self.rcv_wscale;
+            let wnd = (free / unit) * unit;
+            if wnd > current {
+                self.rcv_adv = self.rcv_nxt + wnd;
+            }
+        }
+        let wnd = self.rcv_wnd() >> self.rcv_wscale;
+        u16::try_from(wnd).unwrap_or(u16::MAX)
+    }
+
+    /// Whether reading freed enough space that the peer should hear about
+    /// it now rather than at the next ACK (window update after a read).
+    pub fn window_update_due(&self) -> bool {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
+            return false;
+        }
+        let free = self.recv_buf.window();
+        let current = self.rcv_wnd();
+        let threshold = (self.recv_buf.capacity() / 2).min(self.rmss).max(1);
+        current < self.recv_buf.capacity() / 2 && free >= current + threshold
+    }
+
+    /// Remove scoreboard ranges at or below SND.UNA.
+    pub fn trim_scoreboard(&mut self) {
+        let una = self.snd_una;
+        self.scoreboard.retain(|(_, r)| *r > una);
+        for range in self.scoreboard.iter_mut() {
+            if range.0 < una {
+                range.0 = una;
+            }
+        }
+    }
+
+    /// Record the SACK blocks of an ACK (RFC 2018 section 4), ignoring blocks
+    /// outside SND.UNA..SND.MAX (they are stale or forged).
+    pub fn record_sack(&mut self, blocks: &[(SeqNumber, SeqNumber)]) {
+        for &(l, r) in blocks {
+            if !(l < r && l >= self.snd_una && r <= self.snd_max) {
+                continue;
+            }
+            let (mut l, mut r) = (l, r);
+            // Merge every overlapping or adjacent range into (l, r).
+            self.scoreboard.retain(|&mut (a, b)| {
+                if b < l || a > r {
+                    true
+                } else {
+                    l = l.min(a);
+                    r = r.max(b);
+                    false
+                }
+            });
+            if self.scoreboard.len() == SCOREBOARD_RANGES {
+                // Bounded: forget the highest range (it will be re-reported).
+                self.scoreboard.pop();
+            }
+            let pos = self
+                .scoreboard
+                .iter()
+                .position(|&(a, _)| a > l)
+                .unwrap_or(self.scoreboard.len());
+            self.scoreboard.insert(pos, (l, r));
+        }
+    }
+
+    /// If `seq` is inside a SACKed range, the end of that range.
+    pub fn sacked_until(&self, seq: SeqNumber) -> Option<SeqNumber> {
+        self.scoreboard
+            .iter()
+            .find(|&&(l, r)| l <= seq && seq < r)
+            .map(|&(_, r)| r)
+    }
+
+    /// Start of the next SACKed range at or after `seq`, if any.
+    pub fn next_sacked(&self, seq: SeqNumber) -> Option<SeqNumber> {
+        self.scoreboard
+            .iter()
+            .find(|&&(l, _)| l >= seq)
+            .map(|&(l, _)| l)
+    }
+
+    /// The retransmission and user timeouts to arm after sending data.
+    pub fn arm_retransmit(&mut self, now: Instant) {
+        if !self.timers.is_armed(TimerKind::Retransmit) {
+            self.timers.set(TimerKind::Retransmit, now + self.rtt.rto());
+        }
+        if self.oldest_unacked_since.is_none() {
+            self.oldest_unacked_since = Some(now);
+        }
+        if let Some(ut) = self.user_timeout {
+            if !self.timers.is_armed(TimerKind::UserTimeout) {
+                let since = self.oldest_unacked_since.unwrap_or(now);
+                self.timers.set(TimerKind::UserTimeout, since + ut);
+            }
+        }
+    }
+
+    /// Re-arm the keep-alive timer from the last time we heard the peer.
+    pub fn rearm_keepalive(&mut self) {
+        match self.keepalive {
+            Some(ka) if self.state.is_synchronized() && self.state != State::TimeWait => {
+                let deadline = if self.keepalives_unanswered == 0 {
+                    self.last_recv + ka.idle
+                } else {
+                    self.last_recv + ka.idle + ka.interval * self.keepalives_unanswered
+                };
+                self.timers.set(TimerKind::KeepAlive, deadline);
+            }
+            _ => self.timers.cancel(TimerKind::KeepAlive),
+        }
+    }
+}
