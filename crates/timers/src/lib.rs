@@ -38,9 +38,10 @@
 //! Timers due beyond the current 2^36-tick window (more than ~2.2 years at
 //! 1 ms ticks, or just across a window boundary) wait in an overflow list,
 //! which the wheel re-examines when it reaches the window of the earliest of
-//! them: they are never lost and never fire early. Times are plain `u64` microseconds with no
-//! wrap-around: the range is about 584,000 years, and times before the epoch
-//! count as tick 0.
+//! them: they are never lost and never fire early.
+//!
+//! Times are plain `u64` microseconds with no wrap-around: the range is about
+//! 584,000 years, and times before the epoch count as tick 0.
 //!
 //! # Firing precision
 //!
@@ -123,6 +124,10 @@ pub struct Wheel<T> {
     /// Lower bound on the ticks in the overflow list (exact until a timer
     /// there is cancelled); `u64::MAX` when it was last seen empty.
     overflow_min: u64,
+    /// Lower bound on the deadlines in the pending list (exact until a timer
+    /// there is cancelled), so that a busy-polling driver does not rescan the
+    /// list on every call; `u64::MAX` when it was last seen empty.
+    pending_min: u64,
     len: usize,
 }
 
@@ -157,6 +162,7 @@ impl<T> Wheel<T> {
             elapsed: 0,
             now_us,
             overflow_min: u64::MAX,
+            pending_min: u64::MAX,
             len: 0,
         }
     }
@@ -280,15 +286,21 @@ impl<T> Wheel<T> {
         let mut fired = 0;
 
         // Pending timers have ticks <= elapsed, before anything in the slots.
-        let mut index = self.heads[PENDING];
-        while index != NIL {
-            let node = &self.nodes[index as usize];
-            let next = node.next;
-            if node.deadline_us <= now {
-                self.unlink(index);
-                fired += self.fire(index, expired);
+        if self.heads[PENDING] != NIL && self.pending_min <= now {
+            let mut index = self.heads[PENDING];
+            let mut rest_min = u64::MAX;
+            while index != NIL {
+                let node = &self.nodes[index as usize];
+                let next = node.next;
+                if node.deadline_us <= now {
+                    self.unlink(index);
+                    fired += self.fire(index, expired);
+                } else {
+                    rest_min = rest_min.min(node.deadline_us);
+                }
+                index = next;
             }
-            index = next;
+            self.pending_min = rest_min;
         }
 
         while let Some((list, start)) = self.next_expiration() {
@@ -327,16 +339,11 @@ impl<T> Wheel<T> {
     /// deadline: advancing to it moves those timers down the wheel (or fires
     /// them) and a new call gives a closer answer. A driver that sleeps
     /// until this time and advances therefore fires every timer exactly at
-    /// its deadline, after at most `LEVELS + 2` wake-ups per timer.
-    /// O(levels + timers of the current tick).
+    /// its deadline, after at most `LEVELS + 2` wake-ups per timer (plus one
+    /// per cancelled timer of the current tick, whose deadline may linger as
+    /// the bound until the next `advance` past it). O(levels).
     pub fn next_deadline(&self) -> Option<u64> {
-        let mut best: Option<u64> = None;
-        let mut index = self.heads[PENDING];
-        while index != NIL {
-            let node = &self.nodes[index as usize];
-            best = Some(best.map_or(node.deadline_us, |b| b.min(node.deadline_us)));
-            index = node.next;
-        }
+        let mut best = (self.heads[PENDING] != NIL).then_some(self.pending_min);
         if let Some((_, start)) = self.next_expiration() {
             let at = self
                 .origin_us
@@ -358,6 +365,8 @@ impl<T> Wheel<T> {
                 index = next;
             }
         }
+        self.pending_min = u64::MAX;
+        self.overflow_min = u64::MAX;
     }
 
     fn tick_of(&self, us: u64) -> u64 {
@@ -438,6 +447,8 @@ impl<T> Wheel<T> {
         self.heads[list] = index;
         if list < PENDING {
             self.occupied[list / SLOTS] |= 1 << (list % SLOTS);
+        } else if list == PENDING {
+            self.pending_min = self.pending_min.min(self.nodes[index as usize].deadline_us);
         }
     }
 

@@ -389,3 +389,20 @@ proptest! {
         prop_assert!(fired.iter().all(|f| *f));
     }
 }
+
+#[test]
+fn cancelled_pending_timer_leaves_a_harmless_early_bound() {
+    let mut w = Wheel::new(MS, 0);
+    assert!(fire(&mut w, 10 * MS).is_empty());
+    let a = w.insert(10 * MS + 100, 'a');
+    w.insert(10 * MS + 700, 'b');
+    assert_eq!(w.next_deadline(), Some(10 * MS + 100));
+    w.cancel(a);
+    // The bound may still say 100 us; advancing there fixes it.
+    let t = w.next_deadline().unwrap();
+    assert!(t <= 10 * MS + 700);
+    assert!(fire(&mut w, t).is_empty());
+    assert_eq!(w.next_deadline(), Some(10 * MS + 700));
+    assert_eq!(fire(&mut w, 10 * MS + 700), vec!['b']);
+    assert_eq!(w.next_deadline(), None);
+}
