@@ -384,9 +384,10 @@ impl Ipv4Repr {
         HEADER_LEN
     }
 
-    /// Header plus payload.
+    /// Header plus payload (saturating, so that an absurd `payload_len` gives
+    /// [`Error::Unrepresentable`] on emit rather than an overflow).
     pub const fn buffer_len(&self) -> usize {
-        HEADER_LEN + self.payload_len
+        HEADER_LEN.saturating_add(self.payload_len)
     }
 
     /// Write the 20-byte header (no options, checksum filled) at the start of
@@ -550,6 +551,11 @@ mod tests {
             ..repr()
         };
         assert_eq!(odd.emit(&mut buf), Err(Error::Unrepresentable));
+        let absurd = Ipv4Repr {
+            payload_len: usize::MAX,
+            ..repr()
+        };
+        assert_eq!(absurd.emit(&mut buf), Err(Error::Unrepresentable));
         let max = Ipv4Repr {
             payload_len: 65515,
             ..repr()

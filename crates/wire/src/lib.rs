@@ -28,6 +28,32 @@
 //! the IPv4 header ([`Ipv4Repr::emit`]) and the Ethernet header
 //! ([`EthernetRepr::emit`]) in front of it. Emitters write into caller-provided
 //! buffers and return [`Error::BufferTooSmall`] rather than panic.
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+//!
+//! let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+//! let syn = TcpRepr {
+//!     src_port: 40000,
+//!     dst_port: 80,
+//!     seq: SeqNumber(1),
+//!     ack: SeqNumber(0),
+//!     flags: TcpFlags::SYN,
+//!     window: 65535,
+//!     urgent: 0,
+//!     options: TcpOptions { mss: Some(1460), ..TcpOptions::default() },
+//!     payload: &[],
+//! };
+//! let mut buf = [0u8; 64];
+//! let n = syn.emit(&mut buf, src, dst)?;
+//! assert_eq!(n, syn.buffer_len());
+//! assert_eq!(TcpRepr::parse_bytes(&buf[..n], src, dst, true)?, syn);
+//! // Corrupted input is an error, never a panic.
+//! buf[12] = 0x10; // data offset 1
+//! assert_eq!(TcpRepr::parse_bytes(&buf[..n], src, dst, true), Err(wire::Error::Malformed));
+//! # Ok::<(), wire::Error>(())
+//! ```
 #![deny(unsafe_code)]
 
 pub mod arp;

@@ -27,7 +27,12 @@ use wire::ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 use wire::tcp::{TcpPacket, MAX_SACK_BLOCKS};
 use wire::{Error, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
+/// `n` cases, or `PROPTEST_CASES` when set (for long runs).
 fn cases(n: u32) -> ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n);
     ProptestConfig {
         cases: n,
         max_global_rejects: 100_000,
@@ -421,10 +426,14 @@ fn ipv4_agree(bytes: &[u8]) -> Result<(), TestCaseError> {
             let p = Ipv4Packet::new_checked(bytes).unwrap();
             prop_assert_eq!(p.payload(), s.payload().payload);
             prop_assert_eq!(p.options(), &h.options[..]);
-            // Checksum verdicts agree, up to the two encodings of zero.
-            let calc = h.calc_header_checksum();
-            let ep_ok = calc == h.header_checksum || (calc == 0 && h.header_checksum == 0xffff);
-            prop_assert_eq!(Ipv4Repr::parse(&p, true).is_ok(), ep_ok);
+            // Checksum verdicts agree, up to the two encodings of zero. etherparse
+            // recomputes from its header struct, which has no reserved flag bit,
+            // so that case is left out.
+            if bytes[6] & 0x80 == 0 {
+                let calc = h.calc_header_checksum();
+                let ep_ok = calc == h.header_checksum || (calc == 0 && h.header_checksum == 0xffff);
+                prop_assert_eq!(Ipv4Repr::parse(&p, true).is_ok(), ep_ok);
+            }
         }
         (Err(_), Err(_)) => {}
         (ours, theirs) => prop_assert!(false, "disagree: ours {ours:?} theirs {theirs:?}"),
@@ -627,6 +636,12 @@ fn icmp_matches(ours: &IcmpRepr<'_>, t: &Icmpv4Type) -> bool {
 fn icmp_agree(bytes: &[u8]) -> Result<(), TestCaseError> {
     let ours = IcmpRepr::parse_bytes(bytes, false);
     match Icmpv4Slice::from_slice(bytes) {
+        // etherparse also checks the fixed length of timestamp messages (types
+        // 13 and 14), which we do not handle at all.
+        Err(_) if bytes.len() >= 8 => {
+            prop_assert!(matches!(bytes[0], 13 | 14));
+            prop_assert_eq!(ours, Err(Error::Unsupported));
+        }
         Err(_) => prop_assert_eq!(ours, Err(Error::Truncated)),
         Ok(s) => {
             let t = s.icmp_type();
@@ -947,6 +962,51 @@ proptest! {
             Err(Error::Unrepresentable) => prop_assert!(repr.header_len() > 60),
             Err(e) => prop_assert!(false, "{e:?}"),
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(1024))]
+
+    /// IPv4, ICMP, Ethernet and ARP emitters on any repr and any buffer size.
+    #[test]
+    fn other_emitters_never_panic(repr in arb_ipv4_repr(), payload_len in any::<usize>(),
+                                  frag_offset in any::<u16>(), case in arb_icmp_case(),
+                                  len in 0usize..120) {
+        let mut buf = vec![0u8; len];
+        let ip = Ipv4Repr { payload_len, frag_offset, ..repr };
+        match ip.emit(&mut buf) {
+            Ok(n) => prop_assert!(n == 20 && len >= 20),
+            Err(Error::Unrepresentable) => {
+                prop_assert!(ip.buffer_len() > 65535 || frag_offset % 8 != 0)
+            }
+            Err(e) => prop_assert!(e == Error::BufferTooSmall && len < 20),
+        }
+        let mut icmp = case.repr();
+        if let IcmpRepr::DstUnreachable { quote, .. } | IcmpRepr::TimeExceeded { quote, .. } =
+            &mut icmp
+        {
+            quote.header.payload_len = payload_len;
+        }
+        match icmp.emit(&mut buf) {
+            Ok(n) => prop_assert_eq!(n, icmp.buffer_len()),
+            Err(Error::BufferTooSmall) => prop_assert!(len < icmp.buffer_len()),
+            Err(e) => prop_assert!(e == Error::Unrepresentable && icmp.quote().is_some()),
+        }
+        let eth = EthernetRepr {
+            src_addr: EthernetAddress::BROADCAST,
+            dst_addr: EthernetAddress::UNSPECIFIED,
+            ethertype: EtherType::Arp,
+        };
+        prop_assert_eq!(eth.emit(&mut buf).is_ok(), len >= 14);
+        let arp = ArpRepr {
+            operation: ArpOperation::Reply,
+            source_hardware_addr: eth.src_addr,
+            source_protocol_addr: ip.src_addr,
+            target_hardware_addr: eth.dst_addr,
+            target_protocol_addr: ip.dst_addr,
+        };
+        prop_assert_eq!(arp.emit(&mut buf).is_ok(), len >= 28);
     }
 }
 
