@@ -1,2 +1,110 @@
-//! packetdrill-compatible conformance runner for tcp-core (built by the conformance issue).
-fn main() {}
+//! `conformance [OPTIONS] [DIR|FILE...]`: runs packetdrill scripts against
+//! tcp-core on a virtual clock and compares each outcome with the
+//! expectations file. Exits non-zero when any outcome differs.
+//!
+//! Options:
+//! - `--expectations PATH`: the expectations file (default: this crate's
+//!   `expectations.txt`);
+//! - `--define NAME`: a preprocessor name for `#ifdef` (default: `STANDARD`);
+//! - `--verbose`: also print every expected failure with its details;
+//! - `--list-rules`, `--list-sysctls`: print the normalisation rules or the
+//!   sysctl mapping and exit.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use conformance::engine::EngineStack;
+use conformance::expectations::Expectations;
+use conformance::{collect_scripts, normalise, suite, sysctl};
+
+struct Args {
+    dirs: Vec<PathBuf>,
+    expectations: PathBuf,
+    defines: HashSet<String>,
+    verbose: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        dirs: Vec::new(),
+        expectations: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("expectations.txt"),
+        defines: HashSet::new(),
+        verbose: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--expectations" => {
+                args.expectations = it.next().ok_or("--expectations needs a path")?.into()
+            }
+            "--define" => {
+                args.defines.insert(it.next().ok_or("--define needs a name")?);
+            }
+            "--verbose" | "-v" => args.verbose = true,
+            "--list-rules" => {
+                for r in normalise::RULES {
+                    println!("{:?}\n  compared: {}\n  reason:   {}", r.rule, r.comparison, r.reason);
+                }
+                return Ok(None);
+            }
+            "--list-sysctls" => {
+                for s in sysctl::SYSCTLS {
+                    println!("{}\n  {}", s.name, s.mapping);
+                }
+                return Ok(None);
+            }
+            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+            dir => args.dirs.push(dir.into()),
+        }
+    }
+    if args.dirs.is_empty() {
+        return Err("usage: conformance [--expectations PATH] [--define NAME] [--verbose] DIR|FILE...".into());
+    }
+    if args.defines.is_empty() {
+        args.defines.insert("STANDARD".into());
+    }
+    Ok(Some(args))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let expectations = match std::fs::read_to_string(&args.expectations)
+        .map_err(|e| e.to_string())
+        .and_then(|t| Expectations::parse(&t).map_err(|e| e.to_string()))
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("conformance: {}: {e}", args.expectations.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let files = match collect_scripts(&args.dirs) {
+        Ok(f) if !f.is_empty() => f,
+        Ok(_) => {
+            eprintln!("conformance: no .pkt scripts found");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("conformance: cannot list scripts: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Engine panics are caught and reported per script; keep the default
+    // hook from printing each one.
+    std::panic::set_hook(Box::new(|_| {}));
+    let summary = suite::run_all(&files, &expectations, &args.defines, &mut EngineStack::build);
+    print!("{}", summary.report(args.verbose));
+    if summary.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

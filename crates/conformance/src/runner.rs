@@ -1,0 +1,1277 @@
+//! Runs one script against a [`Stack`] on a virtual clock.
+//!
+//! The clock starts at 0 and moves only forward: to the time of the next
+//! event, or to the engine's next timer deadline, whichever is first. Nothing
+//! waits in wall time.
+//!
+//! Event timing follows packetdrill: an absolute time counts from the start;
+//! a relative time counts from the actual time of the previous event (for an
+//! outbound segment, when the stack sent it; for a blocking system call, when
+//! it started). An outbound segment must be sent within
+//! `[start - tolerance, end + tolerance]`; the segments the stack sends are
+//! queued with their send time and each `>` line takes the oldest one, so an
+//! extra segment shows up as a mismatch at the next `>` line.
+//!
+//! System calls go through a thin socket layer: packetdrill's fds map to
+//! engine handles; `O_NONBLOCK` (fcntl) selects between `EAGAIN` /
+//! `EINPROGRESS` and blocking. A blocking call that cannot finish at once
+//! stays pending while later events run; it completes when the engine allows
+//! (accept: a connection is ready; connect: established or failed; read:
+//! data, EOF or error; write: all bytes queued) and must do so at the end of
+//! its time range (`1.00...6.00 connect(...)` returns at 6.00), within the
+//! tolerance, or at its start time when no range is given.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use crate::check::{self, Flow, Sent, SeqMap};
+use crate::normalise;
+use crate::script::{
+    CodeBlock, Command, Direction, Event, EventKind, EventTime, Expr, IcmpSpec, PacketBody,
+    PacketEvent, Script, SeqSpec, ShellCommand, Syscall, TcpSpec,
+};
+use crate::stack::{Errno, IcmpInput, Micros, SocketOptions, Stack, TcpState};
+use crate::sysctl::{self, Settings, SysctlEffect};
+
+/// The stack's address (packetdrill's default local address).
+pub const LOCAL_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+/// The script's address (packetdrill's default remote address).
+pub const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The script's port.
+pub const REMOTE_PORT: u16 = 49_152;
+/// The port `bind(fd, ..., ...)` binds (packetdrill's default).
+pub const BIND_PORT: u16 = 8080;
+/// The script side's ISN. Far from 0 so that a missing remap shows, and
+/// close enough to 2^32 that relative numbers wrap.
+pub const REMOTE_ISN: u32 = 0xF000_0000;
+/// packetdrill's default `--tolerance_usecs`.
+pub const DEFAULT_TOLERANCE_US: Micros = 4_000;
+/// How long a `*` outbound segment is waited for.
+pub const ANY_TIME_WAIT_US: Micros = 600_000_000;
+/// Most segments the engine may emit at one instant before the run is
+/// declared runaway.
+const MAX_SEGMENTS_PER_STEP: usize = 10_000;
+/// Most timer firings at one instant before the run is declared runaway.
+const MAX_TIMER_SPINS: usize = 10_000;
+
+/// Why a script failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The stack's behaviour differs from the script.
+    Mismatch,
+    /// The script needs something the runner or tcp-core does not offer.
+    Unsupported,
+    /// The script could not be read or parsed.
+    Script,
+    /// The engine panicked or ran away.
+    Crash,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureKind::Mismatch => "mismatch",
+            FailureKind::Unsupported => "unsupported",
+            FailureKind::Script => "script error",
+            FailureKind::Crash => "crash",
+        })
+    }
+}
+
+/// A script failure: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// 1-based script line (0 when not tied to a line).
+    pub line: usize,
+    /// Kind of failure.
+    pub kind: FailureKind,
+    /// What went wrong.
+    pub message: String,
+    /// The script's expectation, when there is one.
+    pub expected: Option<String>,
+    /// What the stack did.
+    pub actual: Option<String>,
+}
+
+impl Failure {
+    /// A failure with a message only.
+    pub fn new(line: usize, kind: FailureKind, message: impl Into<String>) -> Self {
+        Failure {
+            line,
+            kind,
+            message: message.into(),
+            expected: None,
+            actual: None,
+        }
+    }
+
+    fn with(mut self, expected: impl Into<String>, actual: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self.actual = Some(actual.into());
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)?;
+        if let Some(e) = &self.expected {
+            write!(f, "\n    expected: {e}")?;
+        }
+        if let Some(a) = &self.actual {
+            write!(f, "\n    actual:   {a}")?;
+        }
+        Ok(())
+    }
+}
+
+type Res<T> = Result<T, Failure>;
+
+/// A socket of the shim.
+#[derive(Debug, Clone)]
+struct Sock<H> {
+    nonblocking: bool,
+    bound: Option<u16>,
+    handle: Option<H>,
+    listener: bool,
+    options: SocketOptions,
+}
+
+/// A blocking call waiting for the engine.
+#[derive(Debug, Clone)]
+struct Pending {
+    line: usize,
+    call: Syscall,
+    fd: i64,
+    kind: PendingKind,
+    start: Micros,
+    end: Option<Micros>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PendingKind {
+    Accept,
+    Connect,
+    Read { len: usize },
+    Write { remaining: usize, written: usize },
+}
+
+/// What a system call returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SysResult {
+    ret: i64,
+    errno: Option<Errno>,
+}
+
+impl SysResult {
+    fn ok(ret: i64) -> Self {
+        SysResult { ret, errno: None }
+    }
+    fn err(e: Errno) -> Self {
+        SysResult {
+            ret: -1,
+            errno: Some(e),
+        }
+    }
+}
+
+impl fmt::Display for SysResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.errno {
+            Some(e) => write!(f, "{} {e}", self.ret),
+            None => write!(f, "{}", self.ret),
+        }
+    }
+}
+
+enum CallOutcome {
+    Done(SysResult),
+    Block(PendingKind),
+}
+
+/// Runs `script` against stacks built by `build` (called once, lazily, with
+/// the settings in force when the first socket needs the stack).
+pub fn run<S: Stack>(
+    script: &Script,
+    build: &mut dyn FnMut(&Settings) -> Result<S, String>,
+) -> Result<(), Failure> {
+    let mut runner = Runner::new(script, build)?;
+    for event in &script.events {
+        runner.event(event)?;
+    }
+    if let Some(p) = &runner.pending {
+        return Err(Failure::new(
+            p.line,
+            FailureKind::Mismatch,
+            format!("blocking {} never returned", p.call.name),
+        ));
+    }
+    Ok(())
+}
+
+struct Runner<'b, S: Stack> {
+    build: &'b mut dyn FnMut(&Settings) -> Result<S, String>,
+    stack: Option<S>,
+    settings: Settings,
+    built_with: Option<Settings>,
+    now: Micros,
+    last_time: Micros,
+    tolerance: Micros,
+    map: SeqMap,
+    flow_port: Option<u16>,
+    fds: BTreeMap<i64, Sock<S::Handle>>,
+    current_fd: Option<i64>,
+    pending: Option<Pending>,
+    queue: VecDeque<(Micros, Sent)>,
+    buf: Vec<u8>,
+    zeros: Vec<u8>,
+}
+
+impl<'b, S: Stack> Runner<'b, S> {
+    fn new(script: &Script, build: &'b mut dyn FnMut(&Settings) -> Result<S, String>) -> Res<Self> {
+        let opt_line = |name: &str| {
+            script
+                .options
+                .iter()
+                .rev()
+                .find(|o| o.name == name)
+                .map_or(0, |o| o.line)
+        };
+        let mut settings = Settings::default();
+        let mut tolerance = DEFAULT_TOLERANCE_US;
+        for o in &script.options {
+            let value = o.value.as_deref().unwrap_or("");
+            match o.name.as_str() {
+                "ip_version" if value == "ipv4" => {}
+                "ip_version" => {
+                    return Err(Failure::new(
+                        o.line,
+                        FailureKind::Unsupported,
+                        format!("--ip_version={value}: only ipv4 is supported"),
+                    ))
+                }
+                "tolerance_usecs" => {
+                    tolerance = value.parse().map_err(|_| {
+                        Failure::new(o.line, FailureKind::Script, "bad --tolerance_usecs")
+                    })?
+                }
+                "mtu" => {
+                    let mtu: u32 = value
+                        .parse()
+                        .map_err(|_| Failure::new(o.line, FailureKind::Script, "bad --mtu"))?;
+                    // IPv4 and TCP headers without options (RFC 9293 3.7.1).
+                    let mss = mtu.checked_sub(40).and_then(|m| u16::try_from(m).ok());
+                    settings.mss = Some(mss.ok_or_else(|| {
+                        Failure::new(o.line, FailureKind::Unsupported, format!("--mtu={mtu}"))
+                    })?);
+                }
+                other => {
+                    return Err(Failure::new(
+                        opt_line(other),
+                        FailureKind::Unsupported,
+                        format!("unknown option --{other}"),
+                    ))
+                }
+            }
+        }
+        Ok(Runner {
+            build,
+            stack: None,
+            settings,
+            built_with: None,
+            now: 0,
+            last_time: 0,
+            tolerance,
+            map: SeqMap::new(REMOTE_ISN),
+            flow_port: None,
+            fds: BTreeMap::new(),
+            current_fd: None,
+            pending: None,
+            queue: VecDeque::new(),
+            buf: vec![0u8; 65_536 + 120],
+            zeros: vec![0u8; 65_536],
+        })
+    }
+
+    fn stack(&mut self, line: usize) -> Res<&mut S> {
+        if self.stack.is_none() {
+            let s = (self.build)(&self.settings)
+                .map_err(|e| Failure::new(line, FailureKind::Unsupported, e))?;
+            self.stack = Some(s);
+            self.built_with = Some(self.settings.clone());
+        }
+        Ok(self.stack.as_mut().expect("stack was just built"))
+    }
+
+    fn event(&mut self, ev: &Event) -> Res<()> {
+        let (start, end) = match ev.time {
+            EventTime::Absolute(t) => (t, t),
+            EventTime::Relative(d) => (self.last_time + d, self.last_time + d),
+            EventTime::AbsoluteRange(a, b) => (a, b),
+            EventTime::RelativeRange(a, b) => (self.last_time + a, self.last_time + b),
+            EventTime::Any => (self.now, Micros::MAX),
+        };
+        let any = ev.time == EventTime::Any;
+        if let EventKind::Packet(p) = &ev.kind {
+            if p.direction == Direction::Outbound {
+                return self.expect_outbound(ev.line, p, start, end, any);
+            }
+        }
+        self.advance(start.max(self.now))?;
+        self.last_time = self.now;
+        match &ev.kind {
+            EventKind::Packet(p) => self.inbound(ev.line, p)?,
+            EventKind::Syscall(sc) => {
+                let ranged = matches!(
+                    ev.time,
+                    EventTime::AbsoluteRange(..) | EventTime::RelativeRange(..)
+                );
+                self.syscall(ev.line, sc, start, ranged.then_some(end))?
+            }
+            EventKind::Command(c) => self.command(ev.line, c)?,
+            EventKind::Code(c) => self.code(ev.line, c)?,
+        }
+        self.settle()
+    }
+
+    // ---- clock ----------------------------------------------------------
+
+    /// Collects what the stack sends now and completes a pending call.
+    fn settle(&mut self) -> Res<()> {
+        self.drain()?;
+        self.service_pending()
+    }
+
+    /// Moves the clock to `to`, firing the engine's timers on the way.
+    fn advance(&mut self, to: Micros) -> Res<()> {
+        self.settle()?;
+        let mut spins = 0;
+        while self.now < to || spins == 0 {
+            let next = self
+                .stack
+                .as_ref()
+                .and_then(|s| s.poll_timeout())
+                .map(|t| t.max(self.now));
+            match next {
+                Some(t) if t <= to => {
+                    if t == self.now {
+                        spins += 1;
+                        if spins > MAX_TIMER_SPINS {
+                            return Err(Failure::new(
+                                0,
+                                FailureKind::Crash,
+                                format!("engine timer stays due at {} us", self.now),
+                            ));
+                        }
+                    } else {
+                        spins = 1;
+                    }
+                    self.now = t;
+                    if let Some(s) = self.stack.as_mut() {
+                        s.handle_timeout(t);
+                    }
+                    self.settle()?;
+                }
+                _ => {
+                    self.now = self.now.max(to);
+                    self.settle()?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the queue of sent segments forward by polling the engine.
+    fn drain(&mut self) -> Res<()> {
+        let Some(stack) = self.stack.as_mut() else {
+            return Ok(());
+        };
+        for _ in 0..MAX_SEGMENTS_PER_STEP {
+            let Some((src, dst, len)) = stack.poll_transmit(self.now, &mut self.buf) else {
+                return Ok(());
+            };
+            let bytes = self.buf.get(..len).ok_or_else(|| {
+                Failure::new(
+                    0,
+                    FailureKind::Crash,
+                    format!("poll_transmit reported {len} bytes"),
+                )
+            })?;
+            let sent = Sent::decode(bytes, src, dst)
+                .map_err(|e| Failure::new(0, FailureKind::Mismatch, e.to_string()))?;
+            if src != LOCAL_IP || dst != REMOTE_IP {
+                return Err(Failure::new(
+                    0,
+                    FailureKind::Mismatch,
+                    format!("segment sent from {src} to {dst}, expected {LOCAL_IP} to {REMOTE_IP}"),
+                ));
+            }
+            self.queue.push_back((self.now, sent));
+        }
+        Err(Failure::new(
+            0,
+            FailureKind::Crash,
+            format!(
+                "engine sent more than {MAX_SEGMENTS_PER_STEP} segments at {} us",
+                self.now
+            ),
+        ))
+    }
+
+    // ---- packets --------------------------------------------------------
+
+    fn expect_outbound(
+        &mut self,
+        line: usize,
+        p: &PacketEvent,
+        start: Micros,
+        end: Micros,
+        any: bool,
+    ) -> Res<()> {
+        self.check_ip_annotation(line, p)?;
+        let spec = match &p.body {
+            PacketBody::Tcp(t) => t,
+            PacketBody::Icmp(_) => {
+                return Err(Failure::new(
+                    line,
+                    FailureKind::Unsupported,
+                    "outbound ICMP (tcp-core sends none)",
+                ))
+            }
+        };
+        let expected_text = check::spec_text('>', spec);
+        let deadline = if any {
+            self.now.saturating_add(ANY_TIME_WAIT_US)
+        } else {
+            end.saturating_add(self.tolerance)
+        };
+        let early = start.saturating_sub(self.tolerance);
+        loop {
+            if let Some((t, sent)) = self.queue.pop_front() {
+                return self.match_outbound(line, spec, &expected_text, t, &sent, early, end, any);
+            }
+            if self.now >= deadline {
+                return Err(Failure::new(
+                    line,
+                    FailureKind::Mismatch,
+                    format!(
+                        "expected segment not sent by {} (waited until {})",
+                        secs(end),
+                        secs(deadline)
+                    ),
+                )
+                .with(expected_text, "nothing"));
+            }
+            self.advance_once(deadline)?;
+        }
+    }
+
+    /// One step of the clock towards `limit`: to the next timer or to `limit`.
+    fn advance_once(&mut self, limit: Micros) -> Res<()> {
+        let next = self
+            .stack
+            .as_ref()
+            .and_then(|s| s.poll_timeout())
+            .map(|t| t.max(self.now));
+        match next {
+            Some(t) if t <= limit => {
+                // A timer due now that leaves nothing to send would spin: step
+                // at least one microsecond.
+                let t = if t == self.now { t + 1 } else { t };
+                self.advance(t.min(limit))
+            }
+            _ => self.advance(limit),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn match_outbound(
+        &mut self,
+        line: usize,
+        spec: &TcpSpec,
+        expected_text: &str,
+        t: Micros,
+        sent: &Sent,
+        early: Micros,
+        end: Micros,
+        any: bool,
+    ) -> Res<()> {
+        let actual_text = format!("{} at {}", sent.to_script(&self.map), secs(t));
+        if !any && t < early {
+            return Err(Failure::new(
+                line,
+                FailureKind::Mismatch,
+                format!(
+                    "segment sent at {}, expected at {} (tolerance {} us)",
+                    secs(t),
+                    secs(end),
+                    self.tolerance
+                ),
+            )
+            .with(expected_text, actual_text));
+        }
+        if sent.dst_port != REMOTE_PORT || self.flow_port.is_some_and(|p| p != sent.src_port) {
+            return Err(Failure::new(
+                line,
+                FailureKind::Mismatch,
+                format!(
+                    "segment sent from port {} to {}, expected from {:?} to {REMOTE_PORT}",
+                    sent.src_port, sent.dst_port, self.flow_port
+                ),
+            )
+            .with(expected_text, actual_text));
+        }
+        if self.flow_port.is_none() {
+            self.flow_port = Some(sent.src_port);
+        }
+        check::check_outbound(spec, sent, &mut self.map).map_err(|m| {
+            Failure::new(
+                line,
+                FailureKind::Mismatch,
+                format!("segment differs in {m}"),
+            )
+            .with(
+                expected_text,
+                format!("{} at {}", sent.to_script(&self.map), secs(t)),
+            )
+        })?;
+        self.last_time = t;
+        // The match may have let a pending call complete (nothing changed in
+        // the stack, but keep the order of effects simple).
+        self.service_pending()
+    }
+
+    fn check_ip_annotation(&self, line: usize, p: &PacketEvent) -> Res<()> {
+        match p.ip_annotation.as_deref() {
+            None | Some("noecn") => Ok(()),
+            Some(other) => Err(Failure::new(
+                line,
+                FailureKind::Unsupported,
+                format!("IP ECN codepoint [{other}]: tcp-core has no ECN (RFC 3168)"),
+            )),
+        }
+    }
+
+    fn flow(&self) -> Flow {
+        Flow {
+            remote: SocketAddrV4::new(REMOTE_IP, REMOTE_PORT),
+            local: SocketAddrV4::new(LOCAL_IP, self.flow_port.unwrap_or(BIND_PORT)),
+        }
+    }
+
+    fn inbound(&mut self, line: usize, p: &PacketEvent) -> Res<()> {
+        self.check_ip_annotation(line, p)?;
+        match &p.body {
+            PacketBody::Tcp(spec) => self.inbound_tcp(line, spec),
+            PacketBody::Icmp(icmp) => self.inbound_icmp(line, icmp),
+        }
+    }
+
+    fn inbound_tcp(&mut self, line: usize, spec: &TcpSpec) -> Res<()> {
+        let flow = self.flow();
+        let mut buf = vec![0u8; 60 + spec.seq.len() as usize];
+        let n = check::build_inbound(spec, &self.map, flow, &self.zeros, &mut buf)
+            .map_err(|e| Failure::new(line, FailureKind::Script, e.to_string()))?;
+        let now = self.now;
+        self.stack(line)?
+            .handle_segment(now, REMOTE_IP, LOCAL_IP, &buf[..n]);
+        Ok(())
+    }
+
+    fn inbound_icmp(&mut self, line: usize, icmp: &IcmpSpec) -> Res<()> {
+        let seq = match icmp.quoted {
+            Some(SeqSpec::Range { start, .. }) => {
+                start.wrapping_add(self.map.local_isn.unwrap_or(0))
+            }
+            _ => {
+                return Err(Failure::new(
+                    line,
+                    FailureKind::Script,
+                    "an ICMP message needs the quoted segment's sequence number",
+                ))
+            }
+        };
+        let flow = self.flow();
+        let input = IcmpInput {
+            icmp_type: icmp.icmp_type,
+            code: icmp.code,
+            mtu: icmp.mtu.map_or(0, |m| m.min(u32::from(u16::MAX)) as u16),
+            local: flow.local,
+            remote: flow.remote,
+            seq,
+        };
+        let now = self.now;
+        self.stack(line)?.handle_icmp(now, &input);
+        Ok(())
+    }
+
+    // ---- system calls ---------------------------------------------------
+
+    fn syscall(
+        &mut self,
+        line: usize,
+        sc: &Syscall,
+        start: Micros,
+        end: Option<Micros>,
+    ) -> Res<()> {
+        if let Some(p) = &self.pending {
+            return Err(Failure::new(
+                line,
+                FailureKind::Mismatch,
+                format!(
+                    "{} called while the blocking {} of line {} has not returned",
+                    sc.name, p.call.name, p.line
+                ),
+            ));
+        }
+        let fd = sc.args.first().and_then(Expr::as_int);
+        match self.dispatch(line, sc)? {
+            CallOutcome::Done(r) => {
+                check_result(line, sc, r)?;
+                if let Some(end) = end {
+                    if end.saturating_sub(start) > self.tolerance {
+                        return Err(Failure::new(
+                            line,
+                            FailureKind::Mismatch,
+                            format!(
+                                "{} returned at once ({}), expected to block until {}",
+                                sc.name,
+                                secs(self.now),
+                                secs(end)
+                            ),
+                        ));
+                    }
+                }
+            }
+            CallOutcome::Block(kind) => {
+                self.pending = Some(Pending {
+                    line,
+                    call: sc.clone(),
+                    fd: fd.unwrap_or(-1),
+                    kind,
+                    start,
+                    end,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn sock(&mut self, line: usize, sc: &Syscall) -> Res<(i64, &mut Sock<S::Handle>)> {
+        let fd = sc.args.first().and_then(Expr::as_int).ok_or_else(|| {
+            Failure::new(
+                line,
+                FailureKind::Script,
+                format!("{}: first argument must be an fd", sc.name),
+            )
+        })?;
+        self.current_fd = Some(fd);
+        match self.fds.get_mut(&fd) {
+            Some(s) => Ok((fd, s)),
+            None => Err(Failure::new(
+                line,
+                FailureKind::Script,
+                format!("{}: fd {fd} is not open", sc.name),
+            )),
+        }
+    }
+
+    fn unsupported(line: usize, what: impl Into<String>) -> Failure {
+        Failure::new(line, FailureKind::Unsupported, what)
+    }
+
+    fn arg(line: usize, sc: &Syscall, i: usize) -> Res<&Expr> {
+        sc.args.get(i).ok_or_else(|| {
+            Failure::new(
+                line,
+                FailureKind::Script,
+                format!("{}: missing argument {}", sc.name, i + 1),
+            )
+        })
+    }
+
+    fn int_arg(line: usize, sc: &Syscall, i: usize) -> Res<i64> {
+        Self::arg(line, sc, i)?.as_int().ok_or_else(|| {
+            Failure::new(
+                line,
+                FailureKind::Script,
+                format!("{}: argument {} must be a number", sc.name, i + 1),
+            )
+        })
+    }
+
+    fn dispatch(&mut self, line: usize, sc: &Syscall) -> Res<CallOutcome> {
+        use CallOutcome::Done;
+        let now = self.now;
+        match sc.name.as_str() {
+            "socket" => {
+                if Self::arg(line, sc, 1)?.as_ident() != Some("SOCK_STREAM") {
+                    return Err(Self::unsupported(line, "only SOCK_STREAM sockets"));
+                }
+                let fd = sc.result.as_int().filter(|&fd| fd >= 0).ok_or_else(|| {
+                    Failure::new(
+                        line,
+                        FailureKind::Script,
+                        "socket() must be expected to return an fd",
+                    )
+                })?;
+                if self.fds.contains_key(&fd) {
+                    return Err(Failure::new(
+                        line,
+                        FailureKind::Script,
+                        format!("fd {fd} already open"),
+                    ));
+                }
+                self.fds.insert(
+                    fd,
+                    Sock {
+                        nonblocking: false,
+                        bound: None,
+                        handle: None,
+                        listener: false,
+                        options: SocketOptions::default(),
+                    },
+                );
+                self.current_fd = Some(fd);
+                Ok(Done(SysResult::ok(fd)))
+            }
+            "fcntl" => {
+                let cmd = Self::arg(line, sc, 1)?.as_ident().unwrap_or("").to_string();
+                let (_, sock) = self.sock(line, sc)?;
+                // FreeBSD fcntl.h: O_RDWR 0x0002, O_NONBLOCK 0x0004.
+                match cmd.as_str() {
+                    "F_GETFL" => Ok(Done(SysResult::ok(
+                        0x02 | if sock.nonblocking { 0x04 } else { 0 },
+                    ))),
+                    "F_SETFL" => {
+                        let flags = Self::arg(line, sc, 2)?;
+                        let names = flags.idents();
+                        sock.nonblocking = names.contains(&"O_NONBLOCK")
+                            || flags.as_int().is_some_and(|v| v & 0x04 != 0);
+                        Ok(Done(SysResult::ok(0)))
+                    }
+                    other => Err(Self::unsupported(line, format!("fcntl {other}"))),
+                }
+            }
+            "bind" => {
+                let (_, sock) = self.sock(line, sc)?;
+                sock.bound = Some(BIND_PORT);
+                self.flow_port = Some(BIND_PORT);
+                Ok(Done(SysResult::ok(0)))
+            }
+            "listen" => {
+                let backlog = Self::int_arg(line, sc, 1)?.max(1) as usize;
+                let (fd, sock) = self.sock(line, sc)?;
+                let port = *sock.bound.get_or_insert(BIND_PORT);
+                let r = self
+                    .stack(line)?
+                    .listen(SocketAddrV4::new(LOCAL_IP, port), backlog);
+                match r {
+                    Ok(h) => {
+                        let sock = self.fds.get_mut(&fd).expect("fd checked above");
+                        sock.handle = Some(h);
+                        sock.listener = true;
+                        self.flow_port = Some(port);
+                        Ok(Done(SysResult::ok(0)))
+                    }
+                    Err(e) => Ok(Done(SysResult::err(e))),
+                }
+            }
+            "accept" => {
+                let (_, sock) = self.sock(line, sc)?;
+                let (Some(h), true) = (sock.handle, sock.listener) else {
+                    return Ok(Done(SysResult::err(Errno::EINVAL)));
+                };
+                let nonblocking = sock.nonblocking;
+                match self.stack(line)?.accept(h) {
+                    Ok(nh) => self.accepted(line, sc, nh).map(Done),
+                    Err(Errno::EAGAIN) if !nonblocking => {
+                        Ok(CallOutcome::Block(PendingKind::Accept))
+                    }
+                    Err(e) => Ok(Done(SysResult::err(e))),
+                }
+            }
+            "connect" => {
+                let default_timeout = self.settings.connect_timeout;
+                let (fd, sock) = self.sock(line, sc)?;
+                if sock.handle.is_some() {
+                    return Ok(Done(SysResult::err(Errno::EISCONN)));
+                }
+                let local = SocketAddrV4::new(LOCAL_IP, sock.bound.unwrap_or(0));
+                let mut options = sock.options;
+                if options.connect_timeout.is_none() {
+                    options.connect_timeout = default_timeout;
+                }
+                let nonblocking = sock.nonblocking;
+                let remote = SocketAddrV4::new(REMOTE_IP, REMOTE_PORT);
+                let stack = self.stack(line)?;
+                match stack.connect(now, local, remote, options) {
+                    Ok(h) => {
+                        let port = stack.local_addr(h).map(|a| a.port());
+                        self.flow_port = port.or(self.flow_port);
+                        self.fds.get_mut(&fd).expect("fd checked above").handle = Some(h);
+                        if nonblocking {
+                            Ok(Done(SysResult::err(Errno::EINPROGRESS)))
+                        } else {
+                            Ok(CallOutcome::Block(PendingKind::Connect))
+                        }
+                    }
+                    Err(e) => Ok(Done(SysResult::err(e))),
+                }
+            }
+            "read" | "recv" => {
+                let len = Self::int_arg(line, sc, 2)?.max(0) as usize;
+                let (_, sock) = self.sock(line, sc)?;
+                let (nonblocking, h) = (sock.nonblocking, sock.handle);
+                let Some(h) = h else {
+                    return Ok(Done(SysResult::err(Errno::ENOTCONN)));
+                };
+                match self.try_read(line, h, len)? {
+                    Some(r) => Ok(Done(r)),
+                    None if nonblocking => Ok(Done(SysResult::err(Errno::EAGAIN))),
+                    None => Ok(CallOutcome::Block(PendingKind::Read { len })),
+                }
+            }
+            "write" | "send" => {
+                let len = Self::int_arg(line, sc, 2)?.max(0) as usize;
+                let (_, sock) = self.sock(line, sc)?;
+                let (nonblocking, h) = (sock.nonblocking, sock.handle);
+                let Some(h) = h else {
+                    return Ok(Done(SysResult::err(Errno::ENOTCONN)));
+                };
+                match self.try_write(line, h, len)? {
+                    Ok(n) if n == len || nonblocking => Ok(Done(SysResult::ok(n as i64))),
+                    Ok(n) => Ok(CallOutcome::Block(PendingKind::Write {
+                        remaining: len - n,
+                        written: n,
+                    })),
+                    Err(Errno::EAGAIN) if !nonblocking => {
+                        Ok(CallOutcome::Block(PendingKind::Write {
+                            remaining: len,
+                            written: 0,
+                        }))
+                    }
+                    Err(e) => Ok(Done(SysResult::err(e))),
+                }
+            }
+            "close" => {
+                let (fd, sock) = self.sock(line, sc)?;
+                let h = sock.handle;
+                self.fds.remove(&fd);
+                if let Some(h) = h {
+                    // close(2) succeeds for any open fd; the engine's view of
+                    // the connection (already reset, say) does not change that.
+                    let _ = self.stack(line)?.close(now, h);
+                }
+                Ok(Done(SysResult::ok(0)))
+            }
+            "shutdown" => {
+                let how = Self::arg(line, sc, 1)?.as_ident().unwrap_or("").to_string();
+                let (_, sock) = self.sock(line, sc)?;
+                let h = sock.handle;
+                if how != "SHUT_WR" {
+                    return Err(Self::unsupported(line, format!("shutdown {how}")));
+                }
+                let Some(h) = h else {
+                    return Ok(Done(SysResult::err(Errno::ENOTCONN)));
+                };
+                match self.stack(line)?.shutdown_write(now, h) {
+                    Ok(()) => Ok(Done(SysResult::ok(0))),
+                    Err(e) => Ok(Done(SysResult::err(e))),
+                }
+            }
+            "getsockopt" => self.getsockopt(line, sc).map(Done),
+            "setsockopt" => self.setsockopt(line, sc).map(Done),
+            other => Err(Self::unsupported(line, format!("system call {other}"))),
+        }
+    }
+
+    fn accepted(&mut self, line: usize, sc: &Syscall, h: S::Handle) -> Res<SysResult> {
+        let fd = sc.result.as_int().filter(|&fd| fd >= 0).ok_or_else(|| {
+            Failure::new(
+                line,
+                FailureKind::Mismatch,
+                format!("accept returned a connection, expected {}", sc.result),
+            )
+        })?;
+        if self.fds.contains_key(&fd) {
+            return Err(Failure::new(
+                line,
+                FailureKind::Script,
+                format!("fd {fd} already open"),
+            ));
+        }
+        self.fds.insert(
+            fd,
+            Sock {
+                nonblocking: false,
+                bound: Some(BIND_PORT),
+                handle: Some(h),
+                listener: false,
+                options: SocketOptions::default(),
+            },
+        );
+        self.current_fd = Some(fd);
+        Ok(SysResult::ok(fd))
+    }
+
+    fn try_read(&mut self, line: usize, h: S::Handle, len: usize) -> Res<Option<SysResult>> {
+        let now = self.now;
+        let mut buf = vec![0u8; len];
+        Ok(match self.stack(line)?.recv(now, h, &mut buf) {
+            Ok(n) => Some(SysResult::ok(n as i64)),
+            Err(Errno::EAGAIN) => None,
+            Err(e) => Some(SysResult::err(e)),
+        })
+    }
+
+    fn try_write(&mut self, line: usize, h: S::Handle, len: usize) -> Res<Result<usize, Errno>> {
+        let now = self.now;
+        let data = self.zeros[..len.min(self.zeros.len())].to_vec();
+        if len > data.len() {
+            return Err(Self::unsupported(
+                line,
+                format!("write of {len} bytes (at most {})", data.len()),
+            ));
+        }
+        Ok(self.stack(line)?.send(now, h, &data))
+    }
+
+    fn getsockopt(&mut self, line: usize, sc: &Syscall) -> Res<SysResult> {
+        let level = Self::arg(line, sc, 1)?.as_ident().unwrap_or("").to_string();
+        let name = Self::arg(line, sc, 2)?.as_ident().unwrap_or("").to_string();
+        let want = Self::arg(line, sc, 3)?.clone();
+        let (_, sock) = self.sock(line, sc)?;
+        let h = sock.handle;
+        match (level.as_str(), name.as_str()) {
+            ("SOL_SOCKET", "SO_ERROR") => {
+                let err = match h {
+                    Some(h) => self.stack(line)?.take_error(h),
+                    None => None,
+                };
+                let got = err.map_or("0".to_string(), |e| e.name().to_string());
+                let want_text = match &want {
+                    Expr::Array(v) if v.len() == 1 => v[0].to_string(),
+                    other => other.to_string(),
+                };
+                let want_errno = if want_text == "0" {
+                    None
+                } else {
+                    Some(Errno::from_name(&want_text).ok_or_else(|| {
+                        Failure::new(
+                            line,
+                            FailureKind::Script,
+                            format!("unknown errno {want_text}"),
+                        )
+                    })?)
+                };
+                if want_errno != err {
+                    return Err(Failure::new(
+                        line,
+                        FailureKind::Mismatch,
+                        "SO_ERROR differs".to_string(),
+                    )
+                    .with(want_text, got));
+                }
+                Ok(SysResult::ok(0))
+            }
+            // Rule SocketBufferSize: the value is FreeBSD's accounting.
+            ("SOL_SOCKET", "SO_RCVBUF" | "SO_SNDBUF") => {
+                let _ = normalise::Rule::SocketBufferSize;
+                Ok(SysResult::ok(0))
+            }
+            _ => Err(Self::unsupported(
+                line,
+                format!("getsockopt {level} {name}"),
+            )),
+        }
+    }
+
+    fn setsockopt(&mut self, line: usize, sc: &Syscall) -> Res<SysResult> {
+        let level = Self::arg(line, sc, 1)?.as_ident().unwrap_or("").to_string();
+        let name = Self::arg(line, sc, 2)?.as_ident().unwrap_or("").to_string();
+        let value = Self::arg(line, sc, 3)?.as_int();
+        let built = self.stack.is_some();
+        let (_, sock) = self.sock(line, sc)?;
+        match (level.as_str(), name.as_str(), value) {
+            // tcp-core lets a listener bind while TIME-WAIT connections hold
+            // the port, which is what SO_REUSEADDR asks of FreeBSD.
+            ("SOL_SOCKET", "SO_REUSEADDR", Some(_)) => Ok(SysResult::ok(0)),
+            ("IPPROTO_TCP", "TCP_NODELAY", Some(v)) => {
+                sock.options.nodelay = v != 0;
+                Ok(SysResult::ok(0))
+            }
+            ("IPPROTO_TCP", "TCP_KEEPINIT", Some(v)) if v > 0 => {
+                sock.options.connect_timeout = Some(Duration::from_secs(v as u64));
+                Ok(SysResult::ok(0))
+            }
+            // TCP_NOOPT: FreeBSD sends no options at all. The nearest
+            // tcp-core setting turns off the negotiable options for the
+            // Endpoint (one per script), so it must come before the stack is
+            // built; the MSS option stays, which the segment check shows.
+            ("IPPROTO_TCP", "TCP_NOOPT", Some(v)) if !built => {
+                if v != 0 {
+                    self.settings.window_scaling = false;
+                    self.settings.timestamps = false;
+                    self.settings.sack = false;
+                }
+                Ok(SysResult::ok(0))
+            }
+            _ => Err(Self::unsupported(
+                line,
+                format!("setsockopt {level} {name} {:?}", value),
+            )),
+        }
+    }
+
+    /// Tries to complete the pending blocking call at the current time.
+    fn service_pending(&mut self) -> Res<()> {
+        let Some(p) = self.pending.clone() else {
+            return Ok(());
+        };
+        let Some(h) = self.fds.get(&p.fd).and_then(|s| s.handle) else {
+            return Err(Failure::new(
+                p.line,
+                FailureKind::Mismatch,
+                format!("fd of the blocking {} went away", p.call.name),
+            ));
+        };
+        let result = match p.kind {
+            PendingKind::Accept => match self.stack(p.line)?.accept(h) {
+                Ok(nh) => Some(self.accepted(p.line, &p.call, nh)?),
+                Err(Errno::EAGAIN) => None,
+                Err(e) => Some(SysResult::err(e)),
+            },
+            PendingKind::Connect => {
+                let stack = self.stack(p.line)?;
+                match stack.state(h) {
+                    Some(TcpState::SynSent | TcpState::SynReceived) => None,
+                    Some(TcpState::Closed) | None => Some(SysResult::err(
+                        stack.take_error(h).unwrap_or(Errno::ECONNREFUSED),
+                    )),
+                    Some(_) => Some(SysResult::ok(0)),
+                }
+            }
+            PendingKind::Read { len } => self.try_read(p.line, h, len)?,
+            PendingKind::Write { remaining, written } => {
+                match self.try_write(p.line, h, remaining)? {
+                    Ok(n) if n == remaining => Some(SysResult::ok((written + n) as i64)),
+                    Ok(n) => {
+                        if let Some(pp) = self.pending.as_mut() {
+                            pp.kind = PendingKind::Write {
+                                remaining: remaining - n,
+                                written: written + n,
+                            };
+                        }
+                        None
+                    }
+                    Err(Errno::EAGAIN) => None,
+                    Err(e) if written == 0 => Some(SysResult::err(e)),
+                    Err(_) => Some(SysResult::ok(written as i64)),
+                }
+            }
+        };
+        let Some(r) = result else {
+            return Ok(());
+        };
+        self.pending = None;
+        check_result(p.line, &p.call, r)?;
+        let want = p.end.unwrap_or(p.start);
+        if self.now.abs_diff(want) > self.tolerance {
+            return Err(Failure::new(
+                p.line,
+                FailureKind::Mismatch,
+                format!(
+                    "blocking {} returned at {}, expected at {} (tolerance {} us)",
+                    p.call.name,
+                    secs(self.now),
+                    secs(want),
+                    self.tolerance
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- shell and code -------------------------------------------------
+
+    fn command(&mut self, line: usize, c: &Command) -> Res<()> {
+        for part in &c.parts {
+            match part {
+                ShellCommand::Sysctl(settings) => {
+                    for (name, value) in settings {
+                        match sysctl::apply(&mut self.settings, name, value) {
+                            SysctlEffect::Mapped | SysctlEffect::NoOp(_) => {}
+                            SysctlEffect::Unsupported(why) => {
+                                return Err(Self::unsupported(line, format!("sysctl: {why}")))
+                            }
+                        }
+                    }
+                    if self
+                        .built_with
+                        .as_ref()
+                        .is_some_and(|b| *b != self.settings)
+                    {
+                        let settings = self.settings.clone();
+                        self.stack(line)?.update_settings(&settings).map_err(|e| {
+                            Self::unsupported(line, format!("sysctl in mid-script: {e}"))
+                        })?;
+                        self.built_with = Some(settings);
+                    }
+                }
+                ShellCommand::SockstatCount { state, port, count } => {
+                    let st = state_by_sockstat_name(state).ok_or_else(|| {
+                        Failure::new(line, FailureKind::Script, format!("unknown state {state}"))
+                    })?;
+                    let got = match self.stack.as_ref() {
+                        None => 0,
+                        Some(s) => s.count_in_state(st, *port).ok_or_else(|| {
+                            Self::unsupported(
+                                line,
+                                format!("sockstat: the engine cannot count connections in {state} that no handle reaches"),
+                            )
+                        })?,
+                    };
+                    if got != *count as usize {
+                        return Err(Failure::new(
+                            line,
+                            FailureKind::Mismatch,
+                            format!(
+                                "connections in {state}{}",
+                                port.map_or(String::new(), |p| format!(" on port {p}"))
+                            ),
+                        )
+                        .with(count.to_string(), got.to_string()));
+                    }
+                }
+                ShellCommand::TcpDrop { state } => {
+                    let st = state_by_sockstat_name(state).ok_or_else(|| {
+                        Failure::new(line, FailureKind::Script, format!("unknown state {state}"))
+                    })?;
+                    let now = self.now;
+                    if let Some(stack) = self.stack.as_mut() {
+                        for h in stack.connections_in_state(st) {
+                            let _ = stack.drop_connection(now, h);
+                        }
+                    }
+                }
+                ShellCommand::Other(text) => {
+                    return Err(Self::unsupported(line, format!("shell command `{text}`")))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn code(&mut self, line: usize, c: &CodeBlock) -> Res<()> {
+        let Some((lhs, rhs)) = &c.assert_eq else {
+            return Err(Self::unsupported(line, format!("code block `{}`", c.text)));
+        };
+        let fd = self
+            .current_fd
+            .ok_or_else(|| Failure::new(line, FailureKind::Script, "tcp_info of no socket"))?;
+        let h = self.fds.get(&fd).and_then(|s| s.handle);
+        match lhs.as_str() {
+            "tcpi_state" => {
+                let st = match h {
+                    Some(h) => self
+                        .stack
+                        .as_ref()
+                        .and_then(|s| s.state(h))
+                        .unwrap_or(TcpState::Closed),
+                    None => TcpState::Closed,
+                };
+                if st.tcpi_name() != rhs {
+                    return Err(
+                        Failure::new(line, FailureKind::Mismatch, "tcpi_state differs")
+                            .with(rhs.clone(), st.tcpi_name()),
+                    );
+                }
+                Ok(())
+            }
+            "tcpi_options" => {
+                let want: u8 = rhs.parse().map_err(|_| {
+                    Failure::new(line, FailureKind::Script, format!("tcpi_options == {rhs}"))
+                })?;
+                let got = h
+                    .and_then(|h| self.stack.as_ref().and_then(|s| s.negotiated_options(h)))
+                    .ok_or_else(|| {
+                        Self::unsupported(
+                            line,
+                            "tcpi_options: the engine does not report negotiated options",
+                        )
+                    })?;
+                if got != want {
+                    return Err(
+                        Failure::new(line, FailureKind::Mismatch, "tcpi_options differs")
+                            .with(want.to_string(), got.to_string()),
+                    );
+                }
+                Ok(())
+            }
+            other => Err(Self::unsupported(line, format!("tcp_info field {other}"))),
+        }
+    }
+}
+
+fn state_by_sockstat_name(name: &str) -> Option<TcpState> {
+    use TcpState::*;
+    [
+        Closed,
+        Listen,
+        SynSent,
+        SynReceived,
+        Established,
+        FinWait1,
+        FinWait2,
+        CloseWait,
+        Closing,
+        LastAck,
+        TimeWait,
+    ]
+    .into_iter()
+    .find(|s| s.sockstat_name() == name)
+}
+
+/// Compares a call's result with the script's `= ret [ERRNO]`.
+fn check_result(line: usize, sc: &Syscall, r: SysResult) -> Res<()> {
+    let expected = match (&sc.result, &sc.errno) {
+        (Expr::Ellipsis, _) => return Ok(()),
+        (Expr::Int(v), None) => SysResult::ok(*v),
+        (Expr::Int(v), Some(name)) => SysResult {
+            ret: *v,
+            errno: Some(Errno::from_name(name).ok_or_else(|| {
+                Failure::new(line, FailureKind::Script, format!("unknown errno {name}"))
+            })?),
+        },
+        (other, _) => {
+            return Err(Failure::new(
+                line,
+                FailureKind::Script,
+                format!("cannot compare a result with {other}"),
+            ))
+        }
+    };
+    if expected != r {
+        return Err(Failure::new(
+            line,
+            FailureKind::Mismatch,
+            format!("{} returned {r}", sc.name),
+        )
+        .with(
+            format!("{} = {expected}", sc.name),
+            format!("{} = {r}", sc.name),
+        ));
+    }
+    Ok(())
+}
+
+fn secs(t: Micros) -> String {
+    if t == Micros::MAX {
+        return "any time".into();
+    }
+    format!("{}.{:06}s", t / 1_000_000, t % 1_000_000)
+}
