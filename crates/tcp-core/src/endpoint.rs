@@ -1124,13 +1124,13 @@ impl Endpoint {
         let _ = now;
         let conn = self.app_conn_mut(h).ok_or(SocketError::InvalidHandle)?;
         match conn.state {
-            State::SynSent | State::SynReceived => conn.fin_queued = true,
+            State::SynSent | State::SynReceived => conn.queue_fin(),
             State::Established => {
-                conn.fin_queued = true;
+                conn.queue_fin();
                 conn.set_state(State::FinWait1);
             }
             State::CloseWait => {
-                conn.fin_queued = true;
+                conn.queue_fin();
                 conn.set_state(State::LastAck);
             }
             State::Closed | State::Listen => return Err(SocketError::NotConnected),
@@ -1173,13 +1173,13 @@ impl Endpoint {
         conn.events_queued = 0;
         match conn.state {
             State::SynSent | State::Closed => conn.enter_closed(None),
-            State::SynReceived => conn.fin_queued = true,
+            State::SynReceived => conn.queue_fin(),
             State::Established => {
-                conn.fin_queued = true;
+                conn.queue_fin();
                 conn.set_state(State::FinWait1);
             }
             State::CloseWait => {
-                conn.fin_queued = true;
+                conn.queue_fin();
                 conn.set_state(State::LastAck);
             }
             State::FinWait2 => {

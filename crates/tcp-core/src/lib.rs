@@ -65,3 +65,6 @@ pub use event::{Event, EventKind, IcmpError, IcmpErrorKind};
 pub use info::{ConnInfo, EndpointStats};
 pub use state::State;
 pub use time::Instant;
+
+#[cfg(test)]
+mod tests;

@@ -230,6 +230,14 @@ impl Conn {
                 self.keepalives_unanswered = 0;
                 let _ = self.process_ack(now, cfg, seg, sig);
             }
+            // A retransmission of the peer's FIN in TIME-WAIT (it lost our
+            // ACK): "Acknowledge it, and restart the 2 MSL timeout".
+            if self.state == State::TimeWait
+                && flags.fin()
+                && seg.seq + (seg.payload.len() + 1) == self.rcv_nxt
+            {
+                self.timers.set(TimerKind::TimeWait, now + cfg.time_wait());
+            }
             // "<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>" then drop.
             self.ack_now();
             return Outcome::Done;

@@ -97,6 +97,8 @@ pub(crate) struct Conn {
     pub send_buf: SendBuffer,
     /// The application shut down the write side: FIN follows the queued data.
     pub fin_queued: bool,
+    /// Sequence number of our FIN, fixed when it was queued.
+    pub fin_at: SeqNumber,
 
     // ---- receive sequence space ----
     pub irs: SeqNumber,
@@ -224,6 +226,7 @@ impl Conn {
             snd_wscale: 0,
             send_buf: SendBuffer::new(cfg.send_buf),
             fin_queued: false,
+            fin_at: iss,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
@@ -295,7 +298,15 @@ impl Conn {
 
     /// Sequence number of our FIN, once the application shut down writing.
     pub fn fin_seq(&self) -> Option<SeqNumber> {
-        self.fin_queued.then(|| self.data_end())
+        self.fin_queued.then_some(self.fin_at)
+    }
+
+    /// Shut down the write side: the FIN goes after the data queued so far.
+    pub fn queue_fin(&mut self) {
+        if !self.fin_queued {
+            self.fin_at = self.data_end();
+            self.fin_queued = true;
+        }
     }
 
     /// Whether our FIN has been sent at least once.
