@@ -1,16 +1,6 @@
 //! [`EpollContext`]: every epoll instance, watched descriptor and registration of one
-//! per-core context, in fixed-size tables linked by intrusive lists.
-//!
-//! The algorithm is Linux's `fs/eventpoll.c` without the locking:
-//! - a registration ("epitem") sits on its instance's ready list at most once
-//!   (`ep_is_linked`);
-//! - a wake-up on a descriptor links each armed registration whose interest meets the
-//!   wake-up's bits (`ep_poll_callback`);
-//! - `epoll_wait` takes the whole ready list, re-reads each item's readiness, reports the
-//!   non-empty ones, puts level-triggered ones back at the tail, disarms one-shot ones, and
-//!   returns the items it had no room for to the head (`ep_send_events`, `ep_done_scan`);
-//! - `EPOLL_CTL_ADD` and `EPOLL_CTL_MOD` poll the descriptor and link the item if it is
-//!   ready (`ep_insert`, `ep_modify`); `EPOLL_CTL_DEL` unlinks it (`ep_remove`).
+//! per-core context, in fixed-size tables linked by intrusive lists (see the crate doc
+//! for the algorithm).
 
 use crate::{Error, Event, Events};
 

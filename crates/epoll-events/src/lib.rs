@@ -34,8 +34,19 @@
 //! [`EpollContext::has_pending`] is false, `epoll_wait` would return nothing.
 //!
 //! # Linux parity
-//! The algorithm is `fs/eventpoll.c`'s (see the [`context`] module doc) and the
-//! `tests/linux_parity.rs` test runs the same scenarios against Linux's epoll on kernel
+//! The algorithm is Linux's `fs/eventpoll.c` without its locking:
+//! - a registration (Linux's "epitem") sits on its instance's ready list at most once
+//!   (`ep_is_linked`);
+//! - a wake-up on a descriptor links each armed registration whose interest meets the
+//!   wake-up's bits (`ep_poll_callback`);
+//! - `epoll_wait` takes the whole ready list, re-reads each item's readiness, reports the
+//!   non-empty ones, puts level-triggered ones back at the tail, disarms one-shot ones,
+//!   and returns the items it had no room for to the head (`ep_send_events`,
+//!   `ep_done_scan`), so short buffers rotate fairly over ready descriptors;
+//! - `EPOLL_CTL_ADD` and `EPOLL_CTL_MOD` poll the descriptor and link the item if it is
+//!   ready (`ep_insert`, `ep_modify`); `EPOLL_CTL_DEL` unlinks it (`ep_remove`).
+//!
+//! The `tests/linux_parity.rs` test runs the same scenarios against Linux's epoll on kernel
 //! TCP sockets and against this crate driven by a model socket, comparing every
 //! `epoll_wait` result. `EPOLLERR` and `EPOLLHUP` are always reported; `EPOLLEXCLUSIVE`,
 //! `EPOLLWAKEUP` and nested epoll instances are not supported.
@@ -46,7 +57,7 @@
 //! [`EpollContext::new`].
 #![deny(unsafe_code)]
 
-pub mod context;
+mod context;
 mod error;
 mod events;
 
