@@ -21,7 +21,8 @@ fn many_descriptors(fds: u32, rounds: u32) {
         max_instances: 1,
         max_fds: fds as usize,
         max_registrations: fds as usize,
-    });
+    })
+    .unwrap();
     let ep = cx.epoll_create().unwrap();
     for fd in 0..fds {
         cx.open_fd(Fd(fd), Events::OUT).unwrap();
@@ -70,7 +71,8 @@ fn one_descriptor_many_instances(instances: usize, rounds: u32) {
         max_instances: instances,
         max_fds: 1,
         max_registrations: instances,
-    });
+    })
+    .unwrap();
     cx.open_fd(Fd(0), Events::EMPTY).unwrap();
     let eps: Vec<_> = (0..instances)
         .map(|_| {

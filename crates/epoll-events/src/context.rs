@@ -180,19 +180,18 @@ pub struct EpollContext {
 }
 
 impl EpollContext {
-    /// A context with tables sized by `limits`.
+    /// A context with tables sized by `limits`, all memory reserved now.
     ///
-    /// # Panics
-    /// If `limits.max_instances` or `limits.max_fds` exceeds `u32::MAX` or
-    /// `limits.max_registrations` is `u32::MAX` or more: ids and links are 32-bit.
-    #[must_use]
-    pub fn new(limits: Limits) -> EpollContext {
-        assert!(
-            u32::try_from(limits.max_instances).is_ok()
-                && u32::try_from(limits.max_fds).is_ok()
-                && limits.max_registrations < NIL as usize,
-            "epoll limits exceed 32-bit ids: {limits:?}"
-        );
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `max_instances` or `max_fds` exceeds `u32::MAX` or
+    /// `max_registrations` is `u32::MAX` or more: ids and links are 32-bit.
+    pub fn new(limits: Limits) -> Result<EpollContext, Error> {
+        let fits = u32::try_from(limits.max_instances).is_ok()
+            && u32::try_from(limits.max_fds).is_ok()
+            && limits.max_registrations < NIL as usize;
+        if !fits {
+            return Err(Error::InvalidArgument);
+        }
         let mut registrations = vec![Registration::VACANT; limits.max_registrations];
         for (i, reg) in registrations.iter_mut().enumerate() {
             reg.ready.next = if i + 1 < limits.max_registrations {
@@ -201,14 +200,14 @@ impl EpollContext {
                 NIL
             };
         }
-        EpollContext {
+        Ok(EpollContext {
             limits,
             instances: vec![None; limits.max_instances],
             fds: vec![FdState::CLOSED; limits.max_fds],
             registrations,
             free: if limits.max_registrations > 0 { 0 } else { NIL },
             live_registrations: 0,
-        }
+        })
     }
 
     /// The limits this context was built with.

@@ -14,6 +14,7 @@ fn context() -> EpollContext {
         max_fds: 16,
         max_registrations: 8,
     })
+    .unwrap()
 }
 
 /// A context with one instance and descriptors `0..n` open and not ready.
@@ -365,7 +366,8 @@ fn zero_limits_refuse_everything_without_panicking() {
         max_instances: 0,
         max_fds: 0,
         max_registrations: 0,
-    });
+    })
+    .unwrap();
     assert_eq!(cx.epoll_create(), Err(Error::TooManyInstances));
     assert_eq!(cx.open_fd(Fd(0), IN), Err(Error::BadDescriptor));
     assert_eq!(cx.notify(Fd(0), IN, IN), Err(Error::BadDescriptor));
@@ -382,4 +384,30 @@ fn flag_bits_in_readiness_are_ignored() {
     cx.notify(Fd(0), IN | ET, ONESHOT).unwrap();
     assert_eq!(cx.readiness(Fd(0)), Ok(IN));
     assert_eq!(wait(&mut cx, ep, 8), [(0, IN)]);
+}
+
+#[test]
+fn limits_beyond_32_bit_ids_are_refused() {
+    let too_big = [
+        Limits {
+            max_registrations: u32::MAX as usize,
+            ..Limits::default()
+        },
+        Limits {
+            max_fds: u32::MAX as usize + 1,
+            ..Limits::default()
+        },
+        Limits {
+            max_instances: usize::MAX,
+            ..Limits::default()
+        },
+    ];
+    for limits in too_big {
+        assert_eq!(
+            EpollContext::new(limits).map(|_| ()),
+            Err(Error::InvalidArgument),
+            "{limits:?}"
+        );
+    }
+    assert!(EpollContext::new(Limits::default()).is_ok());
 }

@@ -605,7 +605,7 @@ struct Ours {
 impl Ours {
     fn new(mutation: Mutation) -> Ours {
         Ours {
-            cx: EpollContext::new(Limits::default()),
+            cx: EpollContext::new(Limits::default()).unwrap(),
             eps: Vec::new(),
             socks: Vec::new(),
             mutation,

@@ -246,7 +246,7 @@ proptest! {
 
     /// Not a `#[test]` itself: run by the test below, which also checks coverage.
     fn context_matches_reference_model(ops in proptest::collection::vec(op(), 20..150)) {
-        let mut real = EpollContext::new(LIMITS);
+        let mut real = EpollContext::new(LIMITS).unwrap();
         let mut model = Model::new();
         // Start from a populated context so most random operations get past validation.
         let setup = [Op::Create, Op::Create, Op::Open(0, Events::EMPTY), Op::Open(1, Events::OUT),
