@@ -899,7 +899,14 @@ impl Endpoint {
         let seg = match conn.poll_control(now, cfg, max_len) {
             Some(s) => s,
             None if control_only => return None,
-            None => conn.poll_data(now, cfg, max_len)?,
+            None => match conn.poll_data(now, cfg, max_len) {
+                Some(s) => s,
+                None => {
+                    // The sending policy may have armed the persist timer.
+                    self.reschedule(idx);
+                    return None;
+                }
+            },
         };
         let written = emit(conn, &seg, buf);
         let (src, dst) = (*conn.local.ip(), *conn.remote.ip());

@@ -659,7 +659,7 @@ impl Conn {
                 self.rst_due = true;
                 return;
             }
-            self.receive_data(offset, payload, sig);
+            self.receive_data(now, cfg, offset, payload, sig);
         }
 
         if fin {
@@ -683,7 +683,14 @@ impl Conn {
 
     /// Place payload bytes at `offset` from RCV.NXT (RFC 9293 section
     /// 3.10.7.4 "seventh"; out-of-order data is kept, SHLD-31).
-    fn receive_data(&mut self, offset: usize, payload: &[u8], sig: &mut Signals) {
+    fn receive_data(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        offset: usize,
+        payload: &[u8],
+        sig: &mut Signals,
+    ) {
         let len = payload.len();
         if self.assembler.insert(offset, len).is_err() {
             // Out-of-order queue full (bytes or holes): drop, the peer
@@ -705,9 +712,13 @@ impl Conn {
             self.ack_now();
         } else {
             self.ack.pending_bytes += ready;
-            // SHLD-19: ACK at least every second full-sized segment.
-            if self.ack.pending_bytes >= 2 * self.rmss {
+            // SHLD-19: ACK at least every second full-sized segment;
+            // otherwise within the delayed-ACK timeout (SHLD-18, MUST-40).
+            if self.ack.pending_bytes >= 2 * self.rmss || cfg.delayed_ack.is_zero() {
                 self.ack_now();
+            } else if !self.timers.is_armed(TimerKind::DelayedAck) {
+                self.timers
+                    .set(TimerKind::DelayedAck, now + cfg.delayed_ack);
             }
         }
     }

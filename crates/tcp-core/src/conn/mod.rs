@@ -97,6 +97,9 @@ pub(crate) struct Conn {
     pub send_buf: SendBuffer,
     /// The application shut down the write side: FIN follows the queued data.
     pub fin_queued: bool,
+    /// End of the last less-than-full-sized segment sent (Minshall's Nagle
+    /// variant: a small segment may go when no small segment is unacknowledged).
+    pub snd_sml: SeqNumber,
     /// Sequence number of our FIN, fixed when it was queued.
     pub fin_at: SeqNumber,
 
@@ -227,6 +230,7 @@ impl Conn {
             send_buf: SendBuffer::new(cfg.send_buf),
             fin_queued: false,
             fin_at: iss,
+            snd_sml: iss,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),

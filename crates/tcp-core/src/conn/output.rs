@@ -201,7 +201,10 @@ impl Conn {
             };
         }
         let all = len == unsent;
-        let nagle_ok = self.nodelay || flight == 0;
+        // Nagle (RFC 9293 section 3.7.4) in Minshall's form: a small segment
+        // waits only while an earlier small segment is unacknowledged, so a
+        // write's final partial segment is not held behind full ones.
+        let nagle_ok = self.nodelay || flight == 0 || self.snd_sml <= self.snd_una;
         let send = retransmitting
             || len >= smss
             || (all && (nagle_ok || self.fin_queued))
@@ -312,6 +315,9 @@ impl Conn {
 
         let end = seq + len + usize::from(fin);
         let retransmission = seq < self.snd_max;
+        if len > 0 && len < self.smss && end > self.snd_sml {
+            self.snd_sml = end;
+        }
         if retransmission {
             self.total_retransmits += 1;
             // Karn's rule (MUST-18).

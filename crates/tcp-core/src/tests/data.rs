@@ -1,1 +1,442 @@
+//! Data transfer: segmentation, delayed and aggregated ACKs, Nagle, silly
+//! window avoidance, out-of-order data, zero windows, half-close, abort.
+
 use super::*;
+use crate::{RecvError, SendError};
+
+fn full_segments(e: &Established, n: usize) -> Vec<(SeqNumber, Vec<u8>)> {
+    let mss = 1460;
+    let data = pattern(n * mss);
+    (0..n)
+        .map(|i| (e.peer_nxt + i * mss, data[i * mss..(i + 1) * mss].to_vec()))
+        .collect()
+}
+
+#[test]
+fn send_is_segmented_at_mss_must_16() {
+    let mut e = established();
+    let data = pattern(4000);
+    assert_eq!(e.b.ep.send(e.b.now, e.h, &data), Ok(4000));
+    let out = e.b.drain();
+    let segs = data_segments(&out);
+    // Peer offered MSS 1460; initial window is 10 segments, so all go.
+    assert_eq!(
+        segs.iter().map(|o| o.payload.len()).collect::<Vec<_>>(),
+        vec![1460, 1460, 1080]
+    );
+    assert_eq!(segs[0].seq, e.our_nxt);
+    assert_eq!(segs[1].seq, e.our_nxt + 1460);
+    let joined: Vec<u8> = segs.iter().flat_map(|o| o.payload.clone()).collect();
+    assert_eq!(joined, data);
+    // PSH on the segment that empties the queue.
+    assert!(segs[2].flags.psh());
+    assert!(segs.iter().all(|o| !o.control));
+}
+
+#[test]
+fn mss_536_when_peer_sends_no_option_must_15() {
+    let (mut b, l) = listening(plain_config());
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        ..SEND
+    });
+    let iss = out[0].seq;
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    let h = b.ep.accept(l).unwrap();
+    b.ep.send(b.now, h, &pattern(1000)).unwrap();
+    let out = b.drain();
+    assert_eq!(data_segments(&out)[0].payload.len(), 536);
+}
+
+#[test]
+fn receive_in_order_and_delayed_ack_shld_18_must_40() {
+    let mut e = established();
+    let out = e.b.send(TcpRepr {
+        payload: b"abc",
+        ..e.seg()
+    });
+    assert!(out.is_empty(), "ACK is delayed: {out:?}");
+    let out = e.b.advance(Duration::from_millis(39));
+    assert!(out.is_empty());
+    let out = e.b.advance(Duration::from_millis(2));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, ACK);
+    assert_eq!(out[0].ack, e.peer_nxt + 3);
+    let mut buf = [0u8; 8];
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"abc");
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Err(RecvError::WouldBlock));
+}
+
+#[test]
+fn ack_every_second_full_segment_shld_19() {
+    let mut e = established();
+    let segs = full_segments(&e, 2);
+    let out = e.b.send(TcpRepr {
+        seq: segs[0].0,
+        payload: &segs[0].1,
+        ..e.seg()
+    });
+    assert!(out.is_empty());
+    let out = e.b.send(TcpRepr {
+        seq: segs[1].0,
+        payload: &segs[1].1,
+        ..e.seg()
+    });
+    assert_eq!(out.len(), 1, "second full segment is ACKed at once");
+    assert_eq!(out[0].ack, e.peer_nxt + 2920);
+}
+
+#[test]
+fn one_ack_per_batch_must_58_59() {
+    let mut e = established();
+    let segs = full_segments(&e, 6);
+    let reprs: Vec<TcpRepr<'_>> = segs
+        .iter()
+        .map(|(seq, p)| TcpRepr {
+            seq: *seq,
+            payload: p,
+            ..e.seg()
+        })
+        .collect();
+    let out = e.b.send_batch(&reprs);
+    assert_eq!(out.len(), 1, "one ACK for the whole batch: {out:?}");
+    assert_eq!(out[0].ack, e.peer_nxt + 6 * 1460);
+}
+
+#[test]
+fn zero_delayed_ack_acks_every_segment() {
+    let mut cfg = plain_config();
+    cfg.delayed_ack = Duration::ZERO;
+    let mut e = established_with(cfg);
+    let out = e.b.send(TcpRepr {
+        payload: b"x",
+        ..e.seg()
+    });
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn out_of_order_is_acked_at_once_and_hole_fill_too_shld_31() {
+    let mut e = established();
+    let segs = full_segments(&e, 3);
+    // Segment 2 and 3 arrive before 1.
+    let out = e.b.send(TcpRepr {
+        seq: segs[1].0,
+        payload: &segs[1].1,
+        ..e.seg()
+    });
+    assert_eq!(out.len(), 1, "duplicate ACK at once");
+    assert_eq!(out[0].ack, e.peer_nxt);
+    let out = e.b.send(TcpRepr {
+        seq: segs[2].0,
+        payload: &segs[2].1,
+        ..e.seg()
+    });
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ack, e.peer_nxt);
+    assert_eq!(e.b.ep.readable(e.h), Ok(0));
+    // The hole is filled: immediate cumulative ACK for everything.
+    let out = e.b.send(TcpRepr {
+        seq: segs[0].0,
+        payload: &segs[0].1,
+        ..e.seg()
+    });
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ack, e.peer_nxt + 3 * 1460);
+    let mut buf = vec![0u8; 5000];
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Ok(3 * 1460));
+    assert_eq!(&buf[..3 * 1460], &pattern(3 * 1460)[..]);
+}
+
+#[test]
+fn ooo_reassembly_is_bounded_by_ranges() {
+    let mut cfg = plain_config();
+    cfg.ooo_max_ranges = 2;
+    let mut e = established_with(cfg);
+    // Three separate islands: the third is refused, but still ACKed.
+    for i in [2usize, 4, 6] {
+        let out = e.b.send(TcpRepr {
+            seq: e.peer_nxt + i * 100,
+            payload: &[1u8; 50],
+            ..e.seg()
+        });
+        assert_eq!(out.len(), 1);
+    }
+    // Fill everything up to the second island: the third island (refused)
+    // is not there, so data stops at 450.
+    let fill = vec![7u8; 200];
+    e.b.send(TcpRepr {
+        payload: &fill,
+        ..e.seg()
+    });
+    e.b.send(TcpRepr {
+        seq: e.peer_nxt + 250,
+        payload: &fill[..150],
+        ..e.seg()
+    });
+    assert_eq!(e.b.ep.readable(e.h), Ok(450));
+}
+
+#[test]
+fn nagle_holds_small_segments_while_data_is_unacked_shld_7() {
+    let mut e = established();
+    e.b.ep.send(e.b.now, e.h, b"a").unwrap();
+    let out = e.b.drain();
+    assert_eq!(data_segments(&out).len(), 1);
+    e.b.ep.send(e.b.now, e.h, b"b").unwrap();
+    assert!(e.b.drain().is_empty(), "held by Nagle");
+    // The ACK of "a" releases "b".
+    let out = e.b.send(TcpRepr {
+        ack: e.our_nxt + 1,
+        ..e.seg()
+    });
+    assert_eq!(data_segments(&out).len(), 1);
+    assert_eq!(data_segments(&out)[0].payload, b"b");
+}
+
+#[test]
+fn nodelay_disables_nagle_must_17() {
+    let mut e = established();
+    e.b.ep.set_nodelay(e.h, true).unwrap();
+    e.b.ep.send(e.b.now, e.h, b"a").unwrap();
+    e.b.drain();
+    e.b.ep.send(e.b.now, e.h, b"b").unwrap();
+    let out = e.b.drain();
+    assert_eq!(data_segments(&out).len(), 1);
+}
+
+#[test]
+fn sender_sws_waits_for_a_useful_window_must_38() {
+    let mut e = established();
+    // The peer shrinks its window to 100 bytes (while we have nothing in flight).
+    e.b.send(TcpRepr {
+        window: 100,
+        ..e.seg()
+    });
+    e.b.ep.send(e.b.now, e.h, &pattern(1000)).unwrap();
+    // 100 >= max window / 2 is false (max was 65535): nothing sent at once.
+    let out = e.b.drain();
+    assert!(data_segments(&out).is_empty(), "{out:?}");
+    // The override (persist) timer eventually sends what fits.
+    let out = e.b.advance(Duration::from_millis(1100));
+    let segs = data_segments(&out);
+    assert_eq!(segs.len(), 1);
+    assert_eq!(segs[0].payload.len(), 100);
+}
+
+#[test]
+fn receiver_sws_does_not_advertise_tiny_window_increases_must_39() {
+    let mut cfg = plain_config();
+    cfg.recv_buf = 8192;
+    let mut e = established_with(cfg);
+    // Fill the window completely, in one batch.
+    let data = pattern(8192);
+    let segs: Vec<TcpRepr<'_>> = (0..8)
+        .map(|chunk| TcpRepr {
+            seq: e.peer_nxt + chunk * 1024,
+            payload: &data[chunk * 1024..(chunk + 1) * 1024],
+            ..e.seg()
+        })
+        .collect();
+    let out = e.b.send_batch(&segs);
+    let last = out.last().expect("ACK");
+    assert_eq!(last.window, 0);
+    e.peer_nxt += 8192;
+    // Reading 100 bytes must not reopen the window by 100 bytes.
+    let mut buf = [0u8; 100];
+    e.b.ep.recv(e.h, &mut buf).unwrap();
+    let out = e.b.send(TcpRepr {
+        payload: b"",
+        ..e.seg()
+    });
+    assert!(out.is_empty());
+    // A keep-alive style probe gets an ACK showing the window still 0.
+    let out = e.b.send(TcpRepr {
+        seq: e.peer_nxt - 1,
+        ..e.seg()
+    });
+    assert_eq!(out[0].window, 0);
+    // Reading a full MSS (min(buf/2, MSS) = 1460) reopens it, with an
+    // unsolicited window update.
+    let mut big = [0u8; 2000];
+    e.b.ep.recv(e.h, &mut big).unwrap();
+    let out = e.b.drain();
+    assert_eq!(out.len(), 1, "window update");
+    assert!(out[0].window >= 1460, "{}", out[0].window);
+}
+
+#[test]
+fn zero_window_acceptability_and_rst_must_66() {
+    let mut cfg = plain_config();
+    cfg.recv_buf = 1000;
+    let mut e = established_with(cfg);
+    e.b.send(TcpRepr {
+        payload: &pattern(1000),
+        ..e.seg()
+    });
+    e.b.advance(Duration::from_millis(50));
+    e.peer_nxt += 1000;
+    // Data with a zero window is not acceptable: ACKed, dropped.
+    let out = e.b.send(TcpRepr {
+        payload: b"zz",
+        ..e.seg()
+    });
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ack, e.peer_nxt);
+    assert_eq!(out[0].window, 0);
+    assert_eq!(e.b.ep.readable(e.h), Ok(1000));
+    // But its ACK field is still processed.
+    e.b.ep.send(e.b.now, e.h, b"q").unwrap();
+    e.b.drain();
+    e.b.send(TcpRepr {
+        ack: e.our_nxt + 1,
+        payload: b"z",
+        ..e.seg()
+    });
+    assert_eq!(e.b.ep.info(e.h).unwrap().bytes_in_flight, 0);
+    // RST at RCV.NXT is processed with a zero window.
+    e.b.send(TcpRepr {
+        flags: RST,
+        ..e.seg()
+    });
+    assert_eq!(e.b.state(e.h), State::Closed);
+}
+
+#[test]
+fn half_close_keeps_receiving_may_1() {
+    let mut e = established();
+    e.b.ep.shutdown(e.b.now, e.h).unwrap();
+    e.b.drain();
+    e.our_nxt += 1;
+    assert_eq!(e.b.ep.send(e.b.now, e.h, b"x"), Err(SendError::Closed));
+    e.b.send(TcpRepr {
+        payload: b"still here",
+        ..e.seg()
+    });
+    assert_eq!(e.b.state(e.h), State::FinWait2);
+    let mut buf = [0u8; 32];
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Ok(10));
+}
+
+#[test]
+fn close_with_unread_data_sends_rst_shld_3() {
+    let mut e = established();
+    e.b.send(TcpRepr {
+        payload: b"unread",
+        ..e.seg()
+    });
+    e.b.ep.close(e.b.now, e.h).unwrap();
+    let out = e.b.drain();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].flags.rst());
+    assert_eq!(out[0].seq, e.our_nxt);
+    assert_eq!(e.b.ep.connection_count(), 0);
+}
+
+#[test]
+fn data_after_close_is_answered_with_rst() {
+    let mut e = established();
+    e.b.ep.close(e.b.now, e.h).unwrap();
+    let out = e.b.drain();
+    assert_eq!(out[0].base_flags(), FIN);
+    let out = e.b.send(TcpRepr {
+        payload: b"late",
+        ..e.seg()
+    });
+    assert!(out.iter().any(|o| o.flags.rst()), "{out:?}");
+    assert_eq!(e.b.ep.connection_count(), 0);
+}
+
+#[test]
+fn abort_sends_rst_and_releases() {
+    let mut e = established();
+    e.b.ep.abort(e.b.now, e.h).unwrap();
+    let out = e.b.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, RST_ACK);
+    assert_eq!(out[0].seq, e.our_nxt);
+    assert_eq!(e.b.ep.connection_count(), 0);
+    assert_eq!(e.b.ep.state(e.h), Err(crate::SocketError::InvalidHandle));
+    assert!(e.b.events().iter().any(|ev| ev.kind == EventKind::Closed));
+}
+
+#[test]
+fn peer_reset_is_reported_must_12() {
+    let mut e = established();
+    e.b.send(TcpRepr {
+        flags: RST,
+        ..e.seg()
+    });
+    assert_eq!(e.b.state(e.h), State::Closed);
+    assert!(e
+        .b
+        .events_for(e.h)
+        .contains(&EventKind::Error(crate::ConnError::Reset)));
+    assert_eq!(
+        e.b.ep.send(e.b.now, e.h, b"x"),
+        Err(SendError::Conn(crate::ConnError::Reset))
+    );
+}
+
+#[test]
+fn send_buffer_limit_refuses_cleanly() {
+    let mut cfg = plain_config();
+    cfg.send_buf = 1000;
+    let mut e = established_with(cfg);
+    assert_eq!(e.b.ep.send(e.b.now, e.h, &pattern(1500)), Ok(1000));
+    assert_eq!(e.b.ep.writable(e.h), Ok(0));
+    assert_eq!(e.b.ep.send(e.b.now, e.h, b"x"), Err(SendError::WouldBlock));
+    e.b.drain();
+    e.b.send(TcpRepr {
+        ack: e.our_nxt + 1000,
+        ..e.seg()
+    });
+    assert_eq!(e.b.ep.writable(e.h), Ok(1000));
+    assert!(e.b.events_for(e.h).contains(&EventKind::Writable));
+}
+
+#[test]
+fn peek_does_not_consume() {
+    let mut e = established();
+    e.b.send(TcpRepr {
+        payload: b"peek",
+        ..e.seg()
+    });
+    let mut buf = [0u8; 8];
+    assert_eq!(e.b.ep.peek(e.h, &mut buf), Ok(4));
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Ok(4));
+    assert_eq!(e.b.ep.peek(e.h, &mut buf), Err(RecvError::WouldBlock));
+}
+
+#[test]
+fn ring_wrap_segments_are_byte_exact() {
+    let mut cfg = plain_config();
+    cfg.send_buf = 3000;
+    let mut e = established_with(cfg);
+    let data = pattern(9000);
+    let mut sent = 0;
+    let mut received = Vec::new();
+    while received.len() < data.len() {
+        if sent < data.len() {
+            sent += e.b.ep.send(e.b.now, e.h, &data[sent..]).unwrap_or(0);
+        }
+        let out = e.b.drain();
+        for o in data_segments(&out) {
+            assert_eq!(o.seq, e.iss + 1 + received.len());
+            received.extend_from_slice(&o.payload);
+        }
+        e.our_nxt = e.iss + 1 + received.len();
+        e.b.send(TcpRepr {
+            ack: e.our_nxt,
+            ..e.seg()
+        });
+    }
+    assert_eq!(received, data);
+}
