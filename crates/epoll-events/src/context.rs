@@ -490,6 +490,15 @@ impl EpollContext {
         Ok(queued)
     }
 
+    /// A level-only report: `notify(fd, readiness, Events::EMPTY)`. Watchers hear of the
+    /// bits `readiness` gained, nothing else.
+    ///
+    /// # Errors
+    /// [`Error::BadDescriptor`] if `fd` is not open.
+    pub fn set_readiness(&mut self, fd: Fd, readiness: Events) -> Result<usize, Error> {
+        self.notify(fd, readiness, Events::EMPTY)
+    }
+
     /// The readiness last reported for `fd`.
     ///
     /// # Errors

@@ -11,6 +11,10 @@
 //! [`Error`]s that map to Linux's errno. It does not know what a socket is: the socket
 //! layer above tells it what each descriptor is ready for.
 //!
+//! Instance ids and descriptors are separate number spaces, both small integers from 0;
+//! a socket layer that wants epoll instances in its own descriptor table (as mTCP does)
+//! maps between the two.
+//!
 //! # Data flow
 //! ```text
 //!  socket layer (stack side)                   application (via socket-api / runtime)

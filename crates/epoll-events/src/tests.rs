@@ -45,7 +45,7 @@ fn wait(cx: &mut EpollContext, ep: EpollId, max: usize) -> Vec<(u64, Events)> {
 }
 
 fn level(cx: &mut EpollContext, fd: u32, readiness: Events) {
-    cx.notify(Fd(fd), readiness, NONE).unwrap();
+    cx.set_readiness(Fd(fd), readiness).unwrap();
 }
 
 fn arrival(cx: &mut EpollContext, fd: u32, readiness: Events) {
