@@ -33,6 +33,12 @@ pub const IW_BYTES: usize = 14_600;
 /// start.
 pub const ABC_LIMIT_SEGMENTS: usize = 2;
 
+/// L during the slow start that follows a retransmission timeout: 1 SMSS
+/// (RFC 3465 section 2.3), because ACKs arriving then may cover data that
+/// had left the network long before (a burst of cumulative ACKs once a hole
+/// is repaired), not data the network just delivered.
+pub const ABC_LIMIT_SEGMENTS_AFTER_RTO: usize = 1;
+
 /// The RFC 6928 initial window for a sender MSS of `smss` bytes:
 /// `min(10*MSS, max(2*MSS, 14600))`.
 pub fn initial_window(smss: usize) -> usize {
@@ -136,6 +142,9 @@ pub struct NewReno {
     /// of ssthresh is held constant" for a segment retransmitted more than
     /// once by the timer).
     in_rto: bool,
+    /// In the slow start that follows a timeout: byte counting limit
+    /// [`ABC_LIMIT_SEGMENTS_AFTER_RTO`].
+    slow_start_after_rto: bool,
 }
 
 impl NewReno {
@@ -154,6 +163,7 @@ impl NewReno {
             bytes_acked: 0,
             pristine: true,
             in_rto: false,
+            slow_start_after_rto: false,
         }
     }
 
@@ -192,12 +202,19 @@ impl CongestionControl for NewReno {
         }
         if self.cwnd < self.ssthresh {
             // Slow start: "cwnd += min (N, SMSS)" (RFC 5681 equation 2), with
-            // byte counting limit L = 2*SMSS (RFC 3465 section 2.2). Growth
-            // stops at ssthresh; congestion avoidance takes over from there.
-            let inc = newly_acked.min(ABC_LIMIT_SEGMENTS * self.smss);
+            // byte counting limit L = 2*SMSS, or 1*SMSS after a timeout
+            // (RFC 3465 sections 2.2, 2.3). Growth stops at ssthresh;
+            // congestion avoidance takes over from there.
+            let limit = if self.slow_start_after_rto {
+                ABC_LIMIT_SEGMENTS_AFTER_RTO
+            } else {
+                ABC_LIMIT_SEGMENTS
+            };
+            let inc = newly_acked.min(limit * self.smss);
             let cwnd = self.cwnd.saturating_add(inc).min(self.ssthresh);
             self.set_cwnd(cwnd);
         } else {
+            self.slow_start_after_rto = false;
             // Congestion avoidance by byte counting: one SMSS per cwnd of
             // acknowledged bytes (RFC 5681 section 3.1, RFC 3465 section 2.1).
             self.bytes_acked = self.bytes_acked.saturating_add(newly_acked);
@@ -211,6 +228,7 @@ impl CongestionControl for NewReno {
 
     fn on_enter_recovery(&mut self, flight_size: usize) {
         self.pristine = false;
+        self.slow_start_after_rto = false;
         self.ssthresh = self.reduced_ssthresh(flight_size);
         // "cwnd = ssthresh + 3*SMSS" inflates by the three segments that left
         // the network (RFC 5681 section 3.2 step 3).
@@ -253,6 +271,7 @@ impl CongestionControl for NewReno {
             self.ssthresh = self.reduced_ssthresh(flight_size);
         }
         self.in_rto = true;
+        self.slow_start_after_rto = true;
         // Loss window: "cwnd MUST be set to no more than the loss window, LW,
         // which equals 1 full-sized segment" (RFC 5681 section 3.1).
         self.cwnd = self.smss;
@@ -394,9 +413,12 @@ mod tests {
         // Second timeout of the same data: ssthresh held constant.
         cc.on_rto(30 * MSS);
         assert_eq!(cc.ssthresh(), 15 * MSS);
-        // New data acknowledged; a later timeout recomputes.
-        cc.on_ack(T, MSS, MSS);
+        // New data acknowledged; a later timeout recomputes. Slow start
+        // after a timeout counts at most 1 SMSS per ACK (RFC 3465 2.3).
+        cc.on_ack(T, 3 * MSS, MSS);
         assert_eq!(cc.window(), 2 * MSS);
+        cc.on_ack(T, 2 * MSS, 2 * MSS);
+        assert_eq!(cc.window(), 3 * MSS);
         cc.on_rto(8 * MSS);
         assert_eq!(cc.ssthresh(), 4 * MSS);
         assert_eq!(cc.window(), MSS);
