@@ -382,7 +382,13 @@ impl Conn {
         self.snd_wl1 = seg.seq;
         self.snd_wl2 = seg.ack;
         if wnd > 0 && was_zero {
-            // The window opened: leave persist mode.
+            // The window opened: leave persist mode, and send the probe byte
+            // again with the rest if the peer did not take it.
+            if self.timers.is_armed(TimerKind::Persist)
+                && !self.timers.is_armed(TimerKind::Retransmit)
+            {
+                self.snd_nxt = self.snd_una;
+            }
             self.timers.cancel(TimerKind::Persist);
             self.probes_unanswered = 0;
             self.rtt.reset_backoff();

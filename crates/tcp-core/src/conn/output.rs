@@ -315,7 +315,7 @@ impl Conn {
 
         let end = seq + len + usize::from(fin);
         let retransmission = seq < self.snd_max;
-        if len > 0 && len < self.smss && end > self.snd_sml {
+        if len > 0 && len < self.smss && end > self.snd_sml && !probe {
             self.snd_sml = end;
         }
         if retransmission {
