@@ -462,6 +462,75 @@ mod tests {
         assert_eq!(cc.mss(), 1);
     }
 
+    #[derive(Clone, Debug)]
+    enum Ev {
+        Ack(usize, usize),
+        Enter(usize),
+        Dup,
+        Partial(usize),
+        Exit(usize),
+        Rto(usize),
+        Idle,
+        Mss(usize),
+    }
+
+    fn ev() -> impl proptest::strategy::Strategy<Value = Ev> {
+        use proptest::prelude::*;
+        let bytes = prop_oneof![0usize..200_000, Just(usize::MAX), Just(0)];
+        prop_oneof![
+            6 => (bytes.clone(), bytes.clone()).prop_map(|(a, f)| Ev::Ack(a, f)),
+            1 => bytes.clone().prop_map(Ev::Enter),
+            2 => Just(Ev::Dup),
+            1 => bytes.clone().prop_map(Ev::Partial),
+            1 => bytes.clone().prop_map(Ev::Exit),
+            1 => bytes.clone().prop_map(Ev::Rto),
+            1 => Just(Ev::Idle),
+            1 => prop_oneof![0usize..10_000, Just(usize::MAX)].prop_map(Ev::Mss),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Under any event sequence: 1 SMSS <= cwnd <= MAX_CWND, ssthresh >=
+        /// 2 SMSS, an ACK never shrinks cwnd nor grows it by more than L, and
+        /// nothing panics.
+        #[test]
+        fn invariants_hold_for_any_event_sequence(
+            smss in 1usize..10_000,
+            events in proptest::collection::vec(ev(), 0..80),
+        ) {
+            let mut cc = NewReno::new(smss, usize::MAX);
+            for e in events {
+                let before = cc.window();
+                match e {
+                    Ev::Ack(a, f) => {
+                        cc.on_ack(T, a, f);
+                        proptest::prop_assert!(cc.window() >= before);
+                        proptest::prop_assert!(cc.window() - before <= ABC_LIMIT_SEGMENTS * cc.mss());
+                    }
+                    Ev::Enter(f) => cc.on_enter_recovery(f),
+                    Ev::Dup => cc.on_dup_ack_in_recovery(),
+                    Ev::Partial(a) => cc.on_partial_ack(a),
+                    Ev::Exit(f) => {
+                        cc.on_exit_recovery(f);
+                        proptest::prop_assert!(cc.window() <= cc.ssthresh().max(cc.mss()));
+                    }
+                    Ev::Rto(f) => {
+                        cc.on_rto(f);
+                        proptest::prop_assert_eq!(cc.window(), cc.mss());
+                    }
+                    Ev::Idle => {
+                        cc.on_idle(T, Duration::from_secs(1));
+                        proptest::prop_assert!(cc.window() <= before);
+                    }
+                    Ev::Mss(m) => cc.set_mss(m),
+                }
+                proptest::prop_assert!(cc.window() >= cc.mss());
+                proptest::prop_assert!(cc.window() <= MAX_CWND.max(cc.mss()));
+                proptest::prop_assert!(cc.ssthresh() >= 2 * cc.mss());
+            }
+        }
+    }
+
     #[test]
     fn huge_values_saturate() {
         let mut cc = NewReno::new(MSS, usize::MAX);

@@ -277,6 +277,39 @@ mod tests {
         assert_eq!(e.rto(), ms(500));
     }
 
+    proptest::proptest! {
+        /// Whatever the samples and timeouts, the RTO stays within its
+        /// bounds, a backoff never shrinks it, and a sample resets it to the
+        /// computed value.
+        #[test]
+        fn rto_stays_within_bounds(
+            min_ms in 0u64..2_000,
+            extra_ms in 0u64..100_000,
+            events in proptest::collection::vec(proptest::option::of(0u64..u64::MAX / 2), 0..60),
+        ) {
+            let (min, max) = (ms(min_ms), ms(min_ms + extra_ms));
+            let mut e = RttEstimator::new(INITIAL_RTO, min, max);
+            for ev in events {
+                let before = e.rto();
+                match ev {
+                    Some(us) => {
+                        e.on_sample(Duration::from_micros(us % 20_000_000));
+                        proptest::prop_assert_eq!(e.backoff_count(), 0);
+                        let srtt = e.srtt().unwrap();
+                        let want = (srtt + (e.rttvar() * 4).max(CLOCK_GRANULARITY)).clamp(min, max);
+                        proptest::prop_assert!(e.rto().abs_diff(want) <= Duration::from_micros(1));
+                    }
+                    None => {
+                        e.backoff();
+                        proptest::prop_assert!(e.rto() >= before);
+                        proptest::prop_assert!(e.rto() == max || e.rto() == before * 2);
+                    }
+                }
+                proptest::prop_assert!(e.rto() >= min && e.rto() <= max);
+            }
+        }
+    }
+
     #[test]
     fn syn_fallback_only_without_sample() {
         let mut e = RttEstimator::new(ms(1000), ms(200), ms(60_000));
