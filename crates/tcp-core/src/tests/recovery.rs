@@ -1,1 +1,172 @@
+//! Congestion control through the engine: slow start, fast retransmit, NewReno
+//! fast recovery with partial ACKs (RFC 5681, RFC 6582), RTO loss window, and
+//! SACK-guided retransmission (RFC 2018).
+
 use super::*;
+
+const MSS: usize = 1460;
+
+/// Established connection with `n` full segments sent and unacknowledged.
+fn in_flight(cfg: Config, n: usize) -> (Established, Vec<Out>) {
+    let mut e = established_with(cfg);
+    e.b.ep.send(e.b.now, e.h, &pattern(n * MSS)).unwrap();
+    let out = e.b.drain();
+    (e, out)
+}
+
+fn dup_ack(e: &Established) -> TcpRepr<'static> {
+    TcpRepr {
+        ack: e.our_nxt,
+        ..e.seg()
+    }
+}
+
+#[test]
+fn initial_window_is_ten_segments_rfc6928() {
+    let (_e, out) = in_flight(plain_config(), 20);
+    assert_eq!(data_segments(&out).len(), 10);
+}
+
+#[test]
+fn slow_start_grows_cwnd_per_ack_must_19() {
+    let (mut e, _) = in_flight(plain_config(), 30);
+    let cwnd0 = e.b.ep.info(e.h).unwrap().cwnd;
+    let out = e.b.send(TcpRepr {
+        ack: e.our_nxt + 2 * MSS,
+        ..e.seg()
+    });
+    let cwnd1 = e.b.ep.info(e.h).unwrap().cwnd;
+    assert_eq!(cwnd1, cwnd0 + 2 * MSS, "RFC 3465 L=2*SMSS");
+    // Two segments acked, cwnd grew by two: four new segments go out.
+    assert_eq!(data_segments(&out).len(), 4);
+}
+
+#[test]
+fn three_dup_acks_fast_retransmit_and_newreno_rfc6582() {
+    let (mut e, _) = in_flight(plain_config(), 10);
+    // Segment 1 lost: the peer ACKs segment 0 and then sends duplicates.
+    e.b.send(TcpRepr {
+        ack: e.our_nxt + MSS,
+        ..e.seg()
+    });
+    e.our_nxt += MSS;
+    let cwnd_before = e.b.ep.info(e.h).unwrap().cwnd;
+    let flight = e.b.ep.info(e.h).unwrap().bytes_in_flight;
+    assert!(e.b.send(dup_ack(&e)).is_empty());
+    assert!(e.b.send(dup_ack(&e)).is_empty());
+    let out = e.b.send(dup_ack(&e));
+    let segs = data_segments(&out);
+    assert_eq!(segs.len(), 1, "fast retransmit on the third duplicate");
+    assert_eq!(segs[0].seq, e.our_nxt);
+    let info = e.b.ep.info(e.h).unwrap();
+    assert!(info.in_recovery);
+    // ssthresh = max(FlightSize/2, 2*SMSS); cwnd = ssthresh + 3*SMSS.
+    assert_eq!(info.ssthresh, (flight / 2).max(2 * MSS));
+    assert_eq!(info.cwnd, info.ssthresh + 3 * MSS);
+    assert!(info.cwnd < cwnd_before + 3 * MSS);
+    // Partial ACK (segment 1 done, segment 3 also lost): retransmit at once.
+    let out = e.b.send(TcpRepr {
+        ack: e.our_nxt + 2 * MSS,
+        ..e.seg()
+    });
+    e.our_nxt += 2 * MSS;
+    let segs = data_segments(&out);
+    assert!(!segs.is_empty());
+    assert_eq!(segs[0].seq, e.our_nxt, "partial ACK retransmits next hole");
+    assert!(e.b.ep.info(e.h).unwrap().in_recovery);
+    // Full ACK: recovery ends.
+    let all = e.iss + 1 + 10 * MSS;
+    e.b.send(TcpRepr {
+        ack: all,
+        ..e.seg()
+    });
+    let info = e.b.ep.info(e.h).unwrap();
+    assert!(!info.in_recovery);
+    assert!(info.cwnd <= info.ssthresh + MSS);
+}
+
+#[test]
+fn rto_collapses_cwnd_to_loss_window() {
+    let (mut e, _) = in_flight(plain_config(), 10);
+    let out = e.b.advance(Duration::from_millis(1001));
+    assert_eq!(data_segments(&out).len(), 1, "one segment after RTO");
+    let info = e.b.ep.info(e.h).unwrap();
+    assert_eq!(info.cwnd, MSS);
+    assert_eq!(info.ssthresh, 5 * MSS);
+    // Go-back-N: the next ACK releases the following segments.
+    let out = e.b.send(TcpRepr {
+        ack: e.our_nxt + MSS,
+        ..e.seg()
+    });
+    let segs = data_segments(&out);
+    assert_eq!(segs.len(), 2);
+    assert_eq!(segs[0].seq, e.our_nxt + MSS);
+}
+
+#[test]
+fn dup_acks_below_recover_after_rto_do_not_start_recovery() {
+    let (mut e, _) = in_flight(plain_config(), 10);
+    e.b.advance(Duration::from_millis(1001));
+    for _ in 0..3 {
+        e.b.send(dup_ack(&e));
+    }
+    assert!(!e.b.ep.info(e.h).unwrap().in_recovery);
+}
+
+#[test]
+fn sack_recovery_skips_sacked_segments_rfc2018() {
+    let mut cfg = Config::default();
+    cfg.timestamps = false;
+    cfg.window_scaling = false;
+    let (mut b, l) = listening(cfg);
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        options: TcpOptions {
+            mss: Some(1460),
+            sack_permitted: true,
+            ..NO_OPTS
+        },
+        ..SEND
+    });
+    assert!(out[0].options.sack_permitted);
+    let iss = out[0].seq;
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    let h = b.ep.accept(l).unwrap();
+    assert!(b.ep.info(h).unwrap().sack);
+    b.ep.send(b.now, h, &pattern(10 * MSS)).unwrap();
+    b.drain();
+    let base = iss + 1;
+    // Segments 0 and 2 lost; the peer SACKs 1 and 3..10.
+    let seg = |ack: SeqNumber, blocks: &[(usize, usize)]| {
+        let mut options = NO_OPTS;
+        for (i, &(l, r)) in blocks.iter().enumerate() {
+            options.sack_blocks[i] = (base + l * MSS, base + r * MSS);
+        }
+        options.sack_count = blocks.len() as u8;
+        TcpRepr {
+            seq: PEER_ISS + 1,
+            ack,
+            flags: ACK,
+            options,
+            ..SEND
+        }
+    };
+    b.send(seg(base, &[(1, 2)]));
+    b.send(seg(base, &[(3, 4), (1, 2)]));
+    let out = b.send(seg(base, &[(3, 5), (1, 2)]));
+    let segs = data_segments(&out);
+    assert_eq!(segs[0].seq, base, "fast retransmit of segment 0");
+    // More duplicates with SACK info: the next hole (segment 2) is resent,
+    // segment 1 (SACKed) is skipped.
+    let out = b.send(seg(base, &[(3, 6), (1, 2)]));
+    let segs = data_segments(&out);
+    assert!(!segs.is_empty(), "{out:?}");
+    assert_eq!(segs[0].seq, base + 2 * MSS);
+    assert!(segs.iter().all(|s| s.seq != base + MSS));
+}
