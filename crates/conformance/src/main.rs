@@ -39,12 +39,16 @@ fn parse_args() -> Result<Option<Args>, String> {
                 args.expectations = it.next().ok_or("--expectations needs a path")?.into()
             }
             "--define" => {
-                args.defines.insert(it.next().ok_or("--define needs a name")?);
+                args.defines
+                    .insert(it.next().ok_or("--define needs a name")?);
             }
             "--verbose" | "-v" => args.verbose = true,
             "--list-rules" => {
                 for r in normalise::RULES {
-                    println!("{:?}\n  compared: {}\n  reason:   {}", r.rule, r.comparison, r.reason);
+                    println!(
+                        "{:?}\n  compared: {}\n  reason:   {}",
+                        r.rule, r.comparison, r.reason
+                    );
                 }
                 return Ok(None);
             }
@@ -59,7 +63,10 @@ fn parse_args() -> Result<Option<Args>, String> {
         }
     }
     if args.dirs.is_empty() {
-        return Err("usage: conformance [--expectations PATH] [--define NAME] [--verbose] DIR|FILE...".into());
+        return Err(
+            "usage: conformance [--expectations PATH] [--define NAME] [--verbose] DIR|FILE..."
+                .into(),
+        );
     }
     if args.defines.is_empty() {
         args.defines.insert("STANDARD".into());
@@ -100,7 +107,12 @@ fn main() -> ExitCode {
     // Engine panics are caught and reported per script; keep the default
     // hook from printing each one.
     std::panic::set_hook(Box::new(|_| {}));
-    let summary = suite::run_all(&files, &expectations, &args.defines, &mut EngineStack::build);
+    let summary = suite::run_all(
+        &files,
+        &expectations,
+        &args.defines,
+        &mut EngineStack::build,
+    );
     print!("{}", summary.report(args.verbose));
     if summary.ok() {
         ExitCode::SUCCESS
