@@ -10,6 +10,7 @@ use std::process::Command;
 /// Debian packages the workspace needs, checked one by one with `dpkg -s`.
 pub const PACKAGES: &[&str] = &[
     "libelf-dev",
+    "linux-libc-dev",
     "clang",
     "llvm",
     "m4",

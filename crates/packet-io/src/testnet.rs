@@ -39,6 +39,17 @@ pub fn thread_cpu_time() -> Duration {
     sys::thread_cpu_time()
 }
 
+/// Restricts the calling thread to CPU `cpu` (benchmarks pin generator and
+/// server apart).
+pub fn pin_thread_to_cpu(cpu: usize) -> io::Result<()> {
+    sys::pin_thread(cpu)
+}
+
+/// The number of CPUs this process may run on.
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// A named network namespace (`/var/run/netns/<name>`).
 #[derive(Debug)]
 pub struct Netns {
