@@ -1253,6 +1253,16 @@ impl Endpoint {
         Ok(())
     }
 
+    /// State of the connection on a 4-tuple, whoever holds it (tests).
+    #[cfg(test)]
+    pub(crate) fn flow_state(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<State> {
+        let idx = *self.flows.get(&FlowKey { local, remote })?;
+        match self.slots.get(idx).map(|e| &e.socket) {
+            Some(Socket::Conn(c)) => Some(c.state),
+            _ => None,
+        }
+    }
+
     /// The connection state (LISTEN for listeners).
     pub fn state(&self, h: SocketHandle) -> Result<State, SocketError> {
         match self.entry(h).map(|e| &e.socket) {

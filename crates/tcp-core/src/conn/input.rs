@@ -347,6 +347,13 @@ impl Conn {
             self.snd_nxt = self.iss;
             return Outcome::Done;
         }
+        // RFC 9293 section 3.10.7.4 "fourth", SYN-RECEIVED: "If the
+        // connection was initiated with a passive OPEN, then return this
+        // connection to the LISTEN state and return."
+        if self.state == State::SynReceived && self.passive {
+            self.enter_closed(None);
+            return Outcome::Done;
+        }
         // MAY-2: a new SYN with a higher sequence number (or newer timestamp)
         // may reopen a connection in TIME-WAIT.
         if self.state == State::TimeWait && !seg.flags.ack() {
