@@ -227,6 +227,8 @@ struct Runner<'b, S: Stack> {
     queue: VecDeque<(Micros, Sent)>,
     buf: Vec<u8>,
     zeros: Vec<u8>,
+    /// `CONFORMANCE_TRACE` set: print every event and every segment sent.
+    trace: bool,
 }
 
 impl<'b, S: Stack> Runner<'b, S> {
@@ -292,6 +294,7 @@ impl<'b, S: Stack> Runner<'b, S> {
             queue: VecDeque::new(),
             buf: vec![0u8; 65_536 + 120],
             zeros: vec![0u8; 65_536],
+            trace: std::env::var_os("CONFORMANCE_TRACE").is_some(),
         })
     }
 
@@ -314,6 +317,9 @@ impl<'b, S: Stack> Runner<'b, S> {
             EventTime::Any => (self.now, Micros::MAX),
         };
         let any = ev.time == EventTime::Any;
+        if self.trace {
+            eprintln!("[{}] line {}: {:?}", secs(self.now), ev.line, ev.kind);
+        }
         if let EventKind::Packet(p) = &ev.kind {
             if p.direction == Direction::Outbound {
                 return self.expect_outbound(ev.line, p, start, end, any);
@@ -408,6 +414,9 @@ impl<'b, S: Stack> Runner<'b, S> {
                     FailureKind::Mismatch,
                     format!("segment sent from {src} to {dst}, expected {LOCAL_IP} to {REMOTE_IP}"),
                 ));
+            }
+            if self.trace {
+                eprintln!("[{}]   sent {}", secs(self.now), sent.to_script(&self.map));
             }
             self.queue.push_back((self.now, sent));
         }
