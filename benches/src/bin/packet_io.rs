@@ -13,7 +13,9 @@
 //! "64-byte frames" are 60 bytes on the veth (Ethernet minimum without FCS):
 //! Ethernet 14 + IPv4 20 + UDP 8 + 18 bytes of payload.
 //!
-//! usage: packet_io [--secs S] [--batch N]   (needs root; skips otherwise)
+//! Every phase runs `--rounds` times (default 3); the summary line gives medians.
+//!
+//! usage: packet_io [--secs S] [--batch N] [--rounds R]   (needs root; skips otherwise)
 
 use packet_io::testnet::{self, VethOptions, VethPair};
 use packet_io::{
@@ -255,11 +257,19 @@ fn spawn_xdp(
 fn main() {
     let mut secs = 3.0;
     let mut batch = 256;
+    let mut rounds = 3usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--secs" => secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(secs),
             "--batch" => batch = args.next().and_then(|v| v.parse().ok()).unwrap_or(batch),
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(rounds)
+                    .max(1)
+            }
             _ => {}
         }
     }
@@ -329,73 +339,85 @@ fn main() {
         (rate(o0, o1), rate(p0, p1))
     };
 
-    let (rx_ours, rx_peer) = run_xdp_phase(Role::Sink, Role::Blast);
-    println!(
-        "RX   AF_XDP receive:  {:>10.0} frames/s   (generator sent {:.0}/s)",
-        rx_ours.rx, rx_peer.tx
-    );
-    let (tx_ours, tx_peer) = run_xdp_phase(Role::Blast, Role::Sink);
-    println!(
-        "TX   AF_XDP transmit: {:>10.0} frames/s   (peer received {:.0}/s)",
-        tx_ours.tx, tx_peer.rx
-    );
-    let (echo_ours, echo_gen) = run_xdp_phase(Role::Echo, Role::Blast);
-    println!(
-        "ECHO AF_XDP echo:     {:>10.0} replies/s  (generator sent {:.0}/s; echo side rx {:.0}/s tx {:.0}/s)",
-        echo_gen.rx, echo_gen.tx, echo_ours.rx, echo_ours.tx
-    );
+    let mut rounds_out: Vec<[f64; 5]> = Vec::new();
+    for round in 1..=rounds {
+        println!("round {round}/{rounds}");
+        let (rx_ours, rx_peer) = run_xdp_phase(Role::Sink, Role::Blast);
+        println!(
+            "RX   AF_XDP receive:  {:>10.0} frames/s   (generator sent {:.0}/s)",
+            rx_ours.rx, rx_peer.tx
+        );
+        let (tx_ours, tx_peer) = run_xdp_phase(Role::Blast, Role::Sink);
+        println!(
+            "TX   AF_XDP transmit: {:>10.0} frames/s   (peer received {:.0}/s)",
+            tx_ours.tx, tx_peer.rx
+        );
+        let (echo_ours, echo_gen) = run_xdp_phase(Role::Echo, Role::Blast);
+        println!(
+            "ECHO AF_XDP echo:     {:>10.0} replies/s  (generator sent {:.0}/s; echo side rx {:.0}/s tx {:.0}/s)",
+            echo_gen.rx, echo_gen.tx, echo_ours.rx, echo_ours.tx
+        );
 
-    // Kernel UDP echo with recvmmsg/sendmmsg, same generator, same pair.
-    let stop = Arc::new(AtomicBool::new(false));
-    let gen = Arc::new(Stats::default());
-    let kstats = Arc::new(Stats::default());
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let kernel = {
-        let (stop, kstats, our_ip) = (Arc::clone(&stop), Arc::clone(&kstats), net.our_ip);
-        net.ours.spawn(move || {
-            let _ = testnet::pin_thread_to_cpu(1 % testnet::available_cpus());
-            let sock =
-                UdpSocket::bind((our_ip, ECHO_PORT)).expect("binding the kernel echo socket");
-            sock.set_read_timeout(Some(Duration::from_millis(50)))
-                .expect("timeout");
-            let mut echo = testnet::UdpBatch::new(sock, batch, 2048);
-            let _ = ready_tx.send(());
-            while !stop.load(Ordering::Relaxed) {
-                let n = echo.recv().unwrap_or(0);
-                if n > 0 {
-                    kstats.rx.fetch_add(n as u64, Ordering::Relaxed);
-                    let sent = echo.echo(n).unwrap_or(0);
-                    kstats.tx.fetch_add(sent as u64, Ordering::Relaxed);
+        // Kernel UDP echo with recvmmsg/sendmmsg, same generator, same pair.
+        let stop = Arc::new(AtomicBool::new(false));
+        let gen = Arc::new(Stats::default());
+        let kstats = Arc::new(Stats::default());
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let kernel = {
+            let (stop, kstats, our_ip) = (Arc::clone(&stop), Arc::clone(&kstats), net.our_ip);
+            net.ours.spawn(move || {
+                let _ = testnet::pin_thread_to_cpu(1 % testnet::available_cpus());
+                let sock =
+                    UdpSocket::bind((our_ip, ECHO_PORT)).expect("binding the kernel echo socket");
+                sock.set_read_timeout(Some(Duration::from_millis(50)))
+                    .expect("timeout");
+                let mut echo = testnet::UdpBatch::new(sock, batch, 2048);
+                let _ = ready_tx.send(());
+                while !stop.load(Ordering::Relaxed) {
+                    let n = echo.recv().unwrap_or(0);
+                    if n > 0 {
+                        kstats.rx.fetch_add(n as u64, Ordering::Relaxed);
+                        let sent = echo.echo(n).unwrap_or(0);
+                        kstats.tx.fetch_add(sent as u64, Ordering::Relaxed);
+                    }
                 }
-            }
-        })
-    };
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("kernel echo ready");
-    let generator = spawn_xdp(
-        &net,
-        false,
-        Role::Blast,
-        to_us,
-        batch,
-        Arc::clone(&gen),
-        Arc::clone(&stop),
-    );
-    let k = measure(secs, &gen, &stop);
-    generator
-        .join()
-        .expect("generator")
-        .expect("peer namespace");
-    kernel.join().expect("kernel echo").expect("our namespace");
+            })
+        };
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("kernel echo ready");
+        let generator = spawn_xdp(
+            &net,
+            false,
+            Role::Blast,
+            to_us,
+            batch,
+            Arc::clone(&gen),
+            Arc::clone(&stop),
+        );
+        let k = measure(secs, &gen, &stop);
+        generator
+            .join()
+            .expect("generator")
+            .expect("peer namespace");
+        kernel.join().expect("kernel echo").expect("our namespace");
+        println!(
+            "ECHO kernel UDP echo: {:>10.0} replies/s  (generator sent {:.0}/s; recvmmsg/sendmmsg batch {batch})",
+            k.rx, k.tx
+        );
+        let ratio = echo_gen.rx / k.rx.max(1.0);
+        println!("     echo ratio AF_XDP/kernel this round: {ratio:.2}x");
+        rounds_out.push([rx_ours.rx, tx_ours.tx, echo_gen.rx, k.rx, ratio]);
+    }
+    let med =
+        |i: usize| mtcp_benches::median(&mut rounds_out.iter().map(|r| r[i]).collect::<Vec<_>>());
     println!(
-        "ECHO kernel UDP echo: {:>10.0} replies/s  (generator sent {:.0}/s; recvmmsg/sendmmsg batch {batch})",
-        k.rx, k.tx
-    );
-    let ratio = echo_gen.rx / k.rx.max(1.0);
-    println!(
-        "RESULT echo ratio AF_XDP/kernel = {ratio:.2}x (batch {batch}; target >= 2x) | rx {:.0}/s tx {:.0}/s xdp-echo {:.0}/s kernel-echo {:.0}/s",
-        rx_ours.rx, tx_ours.tx, echo_gen.rx, k.rx
+        "RESULT (median of {rounds} rounds, batch {batch}) rx {:.0} frames/s | tx {:.0} frames/s | AF_XDP echo {:.0} replies/s | kernel UDP echo {:.0} replies/s | echo ratio {:.2}x (target >= 2x)",
+        med(0),
+        med(1),
+        med(2),
+        med(3),
+        med(4)
     );
     drop(net);
 }

@@ -409,7 +409,7 @@ impl PacketQueue for XdpQueue {
             bytes += desc.lengths().data() as u64;
             frames.push(Frame::new(i as u32, self.owner));
         }
-        self.in_fill -= n;
+        self.in_fill = self.in_fill.saturating_sub(n);
         self.counters.rx_packets += n as u64;
         self.counters.rx_bytes += bytes;
         n
