@@ -630,9 +630,6 @@ impl Endpoint {
                 return;
             }
         }
-        if sig.error.is_some() {
-            self.stats.failed += 0;
-        }
         self.signal(idx, sig);
         self.after_change(idx);
     }
@@ -910,14 +907,6 @@ impl Endpoint {
         };
         let written = emit(conn, &seg, buf);
         let (src, dst) = (*conn.local.ip(), *conn.remote.ip());
-        if seg.flags.rst() {
-            let err = conn.error;
-            if conn.owner == Owner::App {
-                if let Some(e) = err {
-                    self.push_event(idx, EventKind::Error(e));
-                }
-            }
-        }
         self.after_change(idx);
         let len = written?;
         self.stats.segments_out += 1;

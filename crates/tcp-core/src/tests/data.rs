@@ -440,3 +440,47 @@ fn ring_wrap_segments_are_byte_exact() {
     }
     assert_eq!(received, data);
 }
+
+#[test]
+fn control_segments_leave_before_data_segments() {
+    let (mut b, l) = listening(plain_config());
+    // Two connections: A will have data queued, B owes a FIN ACK.
+    let mut isses = Vec::new();
+    for port in [1000u16, 1001] {
+        let out = b.send(TcpRepr {
+            src_port: port,
+            seq: PEER_ISS,
+            flags: SYN,
+            ..SEND
+        });
+        let iss = out[0].seq;
+        isses.push(iss);
+        b.send(TcpRepr {
+            src_port: port,
+            seq: PEER_ISS + 1,
+            ack: iss + 1,
+            flags: ACK,
+            ..SEND
+        });
+    }
+    let a = b.ep.accept(l).unwrap();
+    let _b2 = b.ep.accept(l).unwrap();
+    b.ep.send(b.now, a, &pattern(5000)).unwrap();
+    b.ep.handle_segment(
+        b.now,
+        REMOTE_IP,
+        LOCAL_IP,
+        &TcpRepr {
+            src_port: 1001,
+            seq: PEER_ISS + 1,
+            ack: isses[1] + 1,
+            flags: FIN,
+            ..SEND
+        },
+    );
+    let out = b.drain();
+    assert!(out.len() >= 2);
+    assert!(out[0].control, "{:?}", out[0]);
+    assert_eq!(out[0].dst_port, 1001);
+    assert!(out[1..].iter().all(|o| !o.control));
+}

@@ -259,3 +259,12 @@ fn random_segments_never_panic_and_never_touch_other_connections() {
         e.b.advance(Duration::from_secs(600));
     }
 }
+
+#[test]
+fn connection_block_is_small() {
+    // Idle memory per connection excluding data buffers: the block plus the
+    // congestion controller and the assembler's range table.
+    let size = core::mem::size_of::<crate::conn::Conn>();
+    eprintln!("size_of::<Conn>() = {size}");
+    assert!(size <= 700, "{size}");
+}

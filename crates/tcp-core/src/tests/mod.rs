@@ -84,9 +84,6 @@ impl Out {
     pub fn base_flags(&self) -> TcpFlags {
         TcpFlags(self.flags.0 & !TcpFlags::PSH.0)
     }
-    pub fn seq_len(&self) -> usize {
-        self.payload.len() + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
-    }
 }
 
 /// Configuration with the RFC 7323/2018 options off, so segments in tests
