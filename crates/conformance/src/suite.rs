@@ -62,6 +62,37 @@ impl Summary {
         )
     }
 
+    /// Failures grouped by cause (the failure message with its numbers
+    /// blanked out), most frequent first.
+    pub fn causes(&self) -> Vec<(String, usize)> {
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in &self.results {
+            if let Err(f) = &r.outcome {
+                let mut key = format!("{}: ", f.kind);
+                let mut rest = f.message.as_str();
+                while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+                    key.push_str(&rest[..start]);
+                    let digits = &rest[start..];
+                    let len = digits
+                        .find(|c: char| !c.is_ascii_digit())
+                        .unwrap_or(digits.len());
+                    // Keep document numbers (RFC 5961 section 3), blank values.
+                    if key.ends_with("RFC ") || key.ends_with("section ") {
+                        key.push_str(&digits[..len]);
+                    } else {
+                        key.push('N');
+                    }
+                    rest = &digits[len..];
+                }
+                key.push_str(rest);
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+
     /// The report: every unexpected outcome with its details, then the
     /// summary line. With `verbose`, expected failures are listed too.
     pub fn report(&self, verbose: bool) -> String {
@@ -94,6 +125,13 @@ impl Summary {
                 out,
                 "note: expectation for {s} matches no script in this run"
             );
+        }
+        let causes = self.causes();
+        if !causes.is_empty() {
+            let _ = writeln!(out, "failures by cause:");
+            for (cause, n) in causes {
+                let _ = writeln!(out, "  {n:4}  {cause}");
+            }
         }
         let unexpected: Vec<&str> = self.unexpected().map(|r| r.name.as_str()).collect();
         if !unexpected.is_empty() {

@@ -422,4 +422,9 @@ fn summary_and_verdicts() {
     assert!(report.contains("UNEXPECTED PASS c.pkt"), "{report}");
     assert!(report.contains("UNEXPECTED FAILURE d.pkt:3"), "{report}");
     assert!(!report.contains("b.pkt:3"), "{report}");
+    assert_eq!(s.causes(), vec![("mismatch: x".to_string(), 2)]);
+    assert!(
+        report.contains("failures by cause:\n     2  mismatch: x\n"),
+        "{report}"
+    );
 }
