@@ -8,7 +8,7 @@ use common::*;
 use packet_io::testnet::{VethOptions, VethPair};
 use packet_io::{
     open_queues, FrameBatch, Interest, PacketQueue, SteerConfig, Steering, WaitConfig, Waiter,
-    XdpConfig, XdpQueue,
+    XdpConfig,
 };
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,8 +35,8 @@ fn steer_udp(addr: Ipv4Addr, ports: Option<Vec<u16>>) -> SteerConfig {
 
 /// Serves one queue until `stop`: answers ARP for `ip`, hands UDP frames to
 /// `on_udp` (which may return a frame to transmit), releases the rest.
-fn serve(
-    queue: &mut XdpQueue,
+fn serve<Q: PacketQueue>(
+    queue: &mut Q,
     ip: Ipv4Addr,
     mac: [u8; 6],
     stop: &AtomicBool,
@@ -96,8 +96,14 @@ fn answers_arp_and_exchanges_udp_with_the_kernel() {
     let stop = Arc::new(AtomicBool::new(false));
     let (got_tx, got_rx) = mpsc::channel::<Udp>();
     let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let pcap_path = std::env::temp_dir().join(format!(
+        "pio-xdp-{}-{}.pcap",
+        std::process::id(),
+        net.our_if
+    ));
     let server = {
         let stop = Arc::clone(&stop);
+        let pcap_path = pcap_path.clone();
         net.ours.spawn(move || {
             let (_steering, mut queues) = open_queues(
                 &our_if,
@@ -107,8 +113,10 @@ fn answers_arp_and_exchanges_udp_with_the_kernel() {
             )
             .unwrap();
             ready_tx.send(()).unwrap();
-            let q = &mut queues[0];
-            serve(q, our_ip, our_mac, &stop, |u| {
+            // Tap the AF_XDP queue: every frame in and out goes to a pcap file.
+            let file = std::io::BufWriter::new(std::fs::File::create(&pcap_path).unwrap());
+            let mut q = packet_io::Tap::new(queues.pop().unwrap(), file).unwrap();
+            serve(&mut q, our_ip, our_mac, &stop, |u| {
                 got_tx.send(u.clone()).unwrap();
                 // Answer every datagram with one of ours.
                 Some(udp_frame(
@@ -119,6 +127,7 @@ fn answers_arp_and_exchanges_udp_with_the_kernel() {
                     b"from-xdp-side",
                 ))
             });
+            q.flush().unwrap();
             q.counters()
         })
     };
@@ -167,6 +176,87 @@ fn answers_arp_and_exchanges_udp_with_the_kernel() {
         counters.rx_packets >= 2 && counters.tx_packets >= 2,
         "{counters:?}"
     );
+    // tshark reads the tap of the AF_XDP queue and finds every checksum good.
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            pcap_path.to_str().unwrap(),
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
+        ])
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "_ws.col.Protocol",
+            "-e",
+            "arp.opcode",
+            "-e",
+            "udp.checksum.status",
+            "-e",
+            "ip.checksum.status",
+        ])
+        .output();
+    match out {
+        Err(e) => eprintln!("SKIP tshark check: cannot run tshark ({e})"),
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "tshark: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+            eprintln!("tap:\n{text}");
+            assert!(
+                rows.iter().any(|r| r[0] == "ARP" && r[1] == "1"),
+                "ARP request captured:\n{text}"
+            );
+            assert!(
+                rows.iter().any(|r| r[0] == "ARP" && r[1] == "2"),
+                "our ARP reply captured:\n{text}"
+            );
+            let udp: Vec<_> = rows.iter().filter(|r| r[0] == "UDP").collect();
+            assert_eq!(udp.len(), 2, "datagram in and reply out:\n{text}");
+            assert!(
+                udp.iter().all(|r| r[2] == "1" && r[3] == "1"),
+                "checksums good (status 1):\n{text}"
+            );
+        }
+    }
+    std::fs::remove_file(&pcap_path).ok();
+}
+
+#[test]
+fn veth_pair_is_removed_after_a_panic() {
+    if skip_unless_root("veth_pair_is_removed_after_a_panic") {
+        return;
+    }
+    let names = std::sync::Mutex::new(Vec::new());
+    let result = std::panic::catch_unwind(|| {
+        let net = VethPair::new(&VethOptions::default()).unwrap();
+        names
+            .lock()
+            .unwrap()
+            .extend([net.ours.name().to_owned(), net.peer.name().to_owned()]);
+        panic!("test body fails");
+    });
+    assert!(result.is_err());
+    let names = names.into_inner().unwrap();
+    assert_eq!(names.len(), 2);
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    for n in &names {
+        assert!(
+            !list.lines().any(|l| l.split_whitespace().next() == Some(n)),
+            "{n} left behind:\n{list}"
+        );
+    }
 }
 
 #[test]
