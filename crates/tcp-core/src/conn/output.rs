@@ -99,7 +99,12 @@ impl Conn {
             }
         }
         if self.ack.now {
-            let mut seg = self.segment(now, self.snd_nxt, TcpFlags::ACK);
+            // A pure ACK carries SND.MAX rather than a rewound SND.NXT (as
+            // BSD does): after a go-back-N rewind the peer's RCV.NXT may be
+            // past SND.NXT, and an ACK whose sequence number is below
+            // RCV.NXT fails the acceptability test, so its acknowledgment
+            // would be lost and both sides could stall retransmitting.
+            let mut seg = self.segment(now, self.snd_max, TcpFlags::ACK);
             self.finish_ack(&mut seg);
             return Some(seg);
         }
@@ -132,7 +137,7 @@ impl Conn {
         }
         // An ACK that was left for a data segment which did not materialise.
         if self.ack.now {
-            let mut seg = self.segment(now, self.snd_nxt, TcpFlags::ACK);
+            let mut seg = self.segment(now, self.snd_max, TcpFlags::ACK);
             self.finish_ack(&mut seg);
             return Some(seg);
         }

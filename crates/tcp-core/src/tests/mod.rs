@@ -8,6 +8,7 @@
 mod active;
 mod data;
 mod limits;
+mod loopback;
 mod options;
 mod passive;
 mod recovery;

@@ -1,0 +1,212 @@
+//! Two endpoints wired back to back through a tiny lossy, reordering link:
+//! a smoke test of the whole engine (the sim helper's netsim tests go much
+//! further). Every byte must arrive once, in order, and both sides close.
+
+use super::*;
+
+struct Link {
+    /// (deliver_at, to_b, bytes)
+    queue: Vec<(Instant, bool, Vec<u8>)>,
+    rng: u64,
+    loss_pct: u64,
+}
+
+impl Link {
+    fn rand(&mut self) -> u64 {
+        self.rng = self
+            .rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.rng >> 33
+    }
+}
+
+const A_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+const B_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 2);
+
+fn pump(now: Instant, ep: &mut Endpoint, to_b: bool, link: &mut Link) {
+    let mut buf = [0u8; 1600];
+    while let Some(t) = ep.poll_transmit(now, &mut buf) {
+        if link.rand() % 100 < link.loss_pct {
+            continue;
+        }
+        let delay = 5_000 + link.rand() % 3_000;
+        link.queue.push((
+            now + Duration::from_micros(delay),
+            to_b,
+            buf[..t.len].to_vec(),
+        ));
+    }
+}
+
+fn run(loss_pct: u64, seed: u64, size: usize) -> (Vec<u8>, Vec<u8>, Duration) {
+    let mut a = Endpoint::with_seed(Config::default(), seed);
+    let mut b = Endpoint::with_seed(Config::default(), seed ^ 0xdead);
+    let mut link = Link {
+        queue: Vec::new(),
+        rng: seed,
+        loss_pct,
+    };
+    let mut now = Instant::from_secs(1);
+    let start = now;
+    let lb = b.listen(SocketAddrV4::new(B_IP, 80), 4).unwrap();
+    let ha = a
+        .connect(now, SocketAddrV4::new(A_IP, 0), SocketAddrV4::new(B_IP, 80))
+        .unwrap();
+    let mut hb = None;
+    let data_a = pattern(size);
+    let data_b: Vec<u8> = pattern(size / 2).into_iter().rev().collect();
+    let (mut sent_a, mut sent_b) = (0, 0);
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    let (mut closed_a, mut closed_b) = (false, false);
+    let mut buf = vec![0u8; 70_000];
+    for _ in 0..2_000_000 {
+        // Application work.
+        if sent_a < data_a.len() {
+            if let Ok(n) = a.send(now, ha, &data_a[sent_a..]) {
+                sent_a += n;
+            }
+        } else if !closed_a {
+            a.shutdown(now, ha).unwrap();
+            closed_a = true;
+        }
+        while let Ok(n) = a.recv(ha, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got_a.extend_from_slice(&buf[..n]);
+        }
+        if hb.is_none() {
+            hb = b.accept(lb).ok();
+        }
+        if let Some(h) = hb {
+            if sent_b < data_b.len() {
+                if let Ok(n) = b.send(now, h, &data_b[sent_b..]) {
+                    sent_b += n;
+                }
+            } else if !closed_b {
+                b.shutdown(now, h).unwrap();
+                closed_b = true;
+            }
+            while let Ok(n) = b.recv(h, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got_b.extend_from_slice(&buf[..n]);
+            }
+        }
+        while a.poll_event().is_some() {}
+        while b.poll_event().is_some() {}
+        pump(now, &mut a, true, &mut link);
+        pump(now, &mut b, false, &mut link);
+        let done = hb.is_some_and(|h| {
+            matches!(
+                b.state(h),
+                Ok(State::Closed) | Ok(State::LastAck) | Ok(State::TimeWait)
+            ) && matches!(a.state(ha), Ok(State::Closed) | Ok(State::TimeWait))
+        }) && got_a.len() == data_b.len()
+            && got_b.len() == data_a.len();
+        if done {
+            return (got_a, got_b, now - start);
+        }
+        // Advance to the next event: a delivery or a timer.
+        let next_pkt = link.queue.iter().map(|p| p.0).min();
+        let next = [next_pkt, a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| {
+                panic!(
+                    "stuck: a {:?} {:?} b {:?} {:?} got_a {} got_b {} sent_a {} sent_b {}",
+                    a.state(ha),
+                    a.info(ha),
+                    hb.map(|h| b.state(h)),
+                    hb.map(|h| b.info(h)),
+                    got_a.len(),
+                    got_b.len(),
+                    sent_a,
+                    sent_b
+                )
+            });
+        now = now.max(next);
+        let (due, rest): (Vec<_>, Vec<_>) = link.queue.drain(..).partition(|p| p.0 <= now);
+        link.queue = rest;
+        for (_, to_b, bytes) in due {
+            let (ep, src, dst) = if to_b {
+                (&mut b, A_IP, B_IP)
+            } else {
+                (&mut a, B_IP, A_IP)
+            };
+            let repr = TcpRepr::parse_bytes(&bytes, src, dst, true).unwrap();
+            if std::env::var("LOOPBACK_TRACE").is_ok() {
+                eprintln!(
+                    "{now} {}->{} seq {} ack {} flags {:02x} win {} len {} ts {:?} sack {:?}",
+                    src,
+                    dst,
+                    repr.seq,
+                    repr.ack,
+                    repr.flags.0,
+                    repr.window,
+                    repr.payload.len(),
+                    repr.options.timestamps,
+                    repr.options.sack()
+                );
+            }
+            ep.handle_segment(now, src, dst, &repr);
+        }
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    panic!(
+        "did not finish: a {:?} b {:?} got_a {} got_b {} sent_a {} sent_b {} info a {:?}",
+        a.state(ha),
+        hb.map(|h| b.state(h)),
+        got_a.len(),
+        got_b.len(),
+        sent_a,
+        sent_b,
+        a.info(ha)
+    );
+}
+
+#[test]
+fn loopback_transfer_without_loss() {
+    let size = 300_000;
+    let (got_a, got_b, took) = run(0, 1, size);
+    assert_eq!(got_b, pattern(size));
+    assert_eq!(got_a.len(), size / 2);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn loopback_transfer_with_loss_and_reordering() {
+    for (loss, seed) in [(1, 2), (5, 3), (10, 4), (20, 5)] {
+        let size = 100_000;
+        let (got_a, got_b, _took) = run(loss, seed, size);
+        assert_eq!(got_b, pattern(size), "loss {loss}");
+        let expect_a: Vec<u8> = pattern(size / 2).into_iter().rev().collect();
+        assert_eq!(got_a, expect_a, "loss {loss}");
+    }
+}
+
+#[test]
+#[ignore = "slow sweep; run with --ignored"]
+fn loopback_sweep() {
+    let only: Option<u64> = std::env::var("LOOPBACK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    for loss in [0u64, 1, 5, 10, 30] {
+        let mut total = Duration::ZERO;
+        for seed in 0..200 {
+            if only.is_some_and(|o| o != seed) || (only.is_some() && loss != 30) {
+                continue;
+            }
+            let size = 20_000;
+            let (got_a, got_b, took) = run(loss, seed * 7 + 1, size);
+            assert_eq!(got_b, pattern(size), "loss {loss} seed {seed}");
+            assert_eq!(got_a.len(), size / 2, "loss {loss} seed {seed}");
+            total += took;
+        }
+        eprintln!("loss {loss}%: mean completion {:?}", total / 200);
+    }
+}
