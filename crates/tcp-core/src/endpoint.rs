@@ -1252,6 +1252,20 @@ impl Endpoint {
         }
     }
 
+    /// Buffer capacities (send, receive) of the connection on a 4-tuple (tests).
+    #[cfg(test)]
+    pub(crate) fn flow_buffers(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<(usize, usize)> {
+        let idx = *self.flows.get(&FlowKey { local, remote })?;
+        match self.slots.get(idx).map(|e| &e.socket) {
+            Some(Socket::Conn(c)) => Some((c.send_buf.capacity(), c.recv_buf.capacity())),
+            _ => None,
+        }
+    }
+
     /// The connection state (LISTEN for listeners).
     pub fn state(&self, h: SocketHandle) -> Result<State, SocketError> {
         match self.entry(h).map(|e| &e.socket) {

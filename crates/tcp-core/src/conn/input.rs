@@ -135,6 +135,7 @@ impl Conn {
     /// retransmitted, congestion state initialised, keep-alive armed.
     fn on_established(&mut self, now: Instant, cfg: &Config) {
         self.set_state(State::Established);
+        self.ensure_buffers(cfg);
         if self.retransmits > 0 {
             self.rtt.on_syn_timeout_fallback();
         }
@@ -152,7 +153,6 @@ impl Conn {
             // processing after entering ESTABLISHED state" (3.10.4).
             self.set_state(State::FinWait1);
         }
-        let _ = cfg;
         self.rearm_keepalive();
         let _ = now;
     }

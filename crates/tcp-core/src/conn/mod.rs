@@ -227,7 +227,13 @@ impl Conn {
             snd_wl1: SeqNumber(0),
             snd_wl2: iss,
             snd_wscale: 0,
-            send_buf: SendBuffer::new(cfg.send_buf),
+            // A passive open allocates its buffers only when the handshake
+            // completes, so a SYN flood costs no buffer memory.
+            send_buf: SendBuffer::new(if state == State::SynReceived {
+                0
+            } else {
+                cfg.send_buf
+            }),
             fin_queued: false,
             fin_at: iss,
             snd_sml: iss,
@@ -235,7 +241,11 @@ impl Conn {
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
             rcv_wscale: 0,
-            recv_buf: RecvBuffer::new(cfg.recv_buf),
+            recv_buf: RecvBuffer::new(if state == State::SynReceived {
+                0
+            } else {
+                cfg.recv_buf
+            }),
             assembler: Assembler::new(cfg.ooo_max_bytes, cfg.ooo_max_ranges),
             ooo_fin: None,
             fin_received: false,
@@ -362,12 +372,34 @@ impl Conn {
         self.keepalive_due = false;
     }
 
+    /// Allocate the data buffers of a passively opened connection (at the
+    /// end of the handshake).
+    pub fn ensure_buffers(&mut self, cfg: &ConnConfig) {
+        if self.send_buf.capacity() == 0 && cfg.send_buf > 0 {
+            self.send_buf = SendBuffer::new(cfg.send_buf);
+        }
+        if self.recv_buf.capacity() == 0 && cfg.recv_buf > 0 {
+            self.recv_buf = RecvBuffer::new(cfg.recv_buf);
+        }
+    }
+
+    /// Give the data buffers back once they can hold nothing more: in
+    /// TIME-WAIT nothing is sent, and nothing is received after the
+    /// application read up to the FIN. Keeps TIME-WAIT connections small.
+    fn release_buffers(&mut self) {
+        self.send_buf = SendBuffer::new(0);
+        if self.recv_buf.readable() == 0 || self.owner == Owner::Orphan {
+            self.recv_buf = RecvBuffer::new(0);
+        }
+        self.assembler.clear();
+    }
+
     /// Enter TIME-WAIT for 2 * MSL (MUST-13).
     pub fn enter_time_wait(&mut self, now: Instant, cfg: &ConnConfig) {
         self.set_state(State::TimeWait);
         self.timers.clear();
         self.timers.set(TimerKind::TimeWait, now + cfg.time_wait());
-        self.send_buf.clear();
+        self.release_buffers();
         self.fast_rexmit = false;
         self.force_send = false;
     }

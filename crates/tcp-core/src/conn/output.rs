@@ -410,7 +410,14 @@ impl Conn {
             }
         }
         // The window of a SYN is never scaled (RFC 7323 section 2.2).
-        let window = u16::try_from(self.recv_buf.window()).unwrap_or(u16::MAX);
+        // (Before the handshake completes a passive connection has no
+        // buffer yet: advertise the one it will get.)
+        let free = if self.recv_buf.capacity() == 0 {
+            cfg.recv_buf
+        } else {
+            self.recv_buf.window()
+        };
+        let window = u16::try_from(free).unwrap_or(u16::MAX);
         if with_ack {
             self.rcv_adv = self.rcv_nxt + usize::from(window);
             self.last_ack_sent = self.rcv_nxt;

@@ -268,3 +268,35 @@ fn connection_block_is_small() {
     eprintln!("size_of::<Conn>() = {size}");
     assert!(size <= 700, "{size}");
 }
+
+#[test]
+fn half_open_and_time_wait_connections_hold_no_data_buffers() {
+    let (mut b, l, iss) = syn_received(plain_config());
+    assert_eq!(
+        b.ep.flow_buffers(LOCAL, REMOTE),
+        Some((0, 0)),
+        "SYN flood costs no buffers"
+    );
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    let cfg = plain_config();
+    assert_eq!(
+        b.ep.flow_buffers(LOCAL, REMOTE),
+        Some((cfg.send_buf, cfg.recv_buf))
+    );
+    let h = b.ep.accept(l).unwrap();
+    b.ep.close(b.now, h).unwrap();
+    b.drain();
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 2,
+        flags: FIN,
+        ..SEND
+    });
+    assert_eq!(b.ep.flow_state(LOCAL, REMOTE), Some(State::TimeWait));
+    assert_eq!(b.ep.flow_buffers(LOCAL, REMOTE), Some((0, 0)));
+}
