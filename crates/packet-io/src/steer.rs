@@ -243,6 +243,16 @@ impl Steering {
     }
 }
 
+/// The port bitmap of the program: bit `p & 63` of word `p >> 6` is set for
+/// every port `p` steered.
+fn port_words(ports: &[u16]) -> Box<[u64; 1024]> {
+    let mut words = Box::new([0u64; 1024]);
+    for &p in ports {
+        words[usize::from(p >> 6)] |= 1 << (p & 63);
+    }
+    words
+}
+
 fn write_config(ebpf: &mut Ebpf, config: &SteerConfig) -> Result<(), SteerError> {
     let map_err = |e: aya::maps::MapError| SteerError::Map(e.to_string());
     let mut flags = STEER_ENABLED;
@@ -252,10 +262,7 @@ fn write_config(ebpf: &mut Ebpf, config: &SteerConfig) -> Result<(), SteerError>
     match &config.ports {
         None => flags |= STEER_ALL_PORTS,
         Some(ports) => {
-            let mut words = [0u64; 1024];
-            for &p in ports {
-                words[usize::from(p >> 6)] |= 1 << (p & 63);
-            }
+            let words = port_words(ports);
             let map = ebpf
                 .map_mut("ports")
                 .ok_or_else(|| SteerError::Load("no map ports".into()))?;
@@ -277,4 +284,22 @@ fn write_config(ebpf: &mut Ebpf, config: &SteerConfig) -> Result<(), SteerError>
     };
     cfg.set(0, value, 0).map_err(map_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_words;
+
+    #[test]
+    fn port_bitmap_matches_the_program_lookup() {
+        let w = port_words(&[0, 1, 63, 64, 80, 443, 65535]);
+        let steered = |p: u16| (w[usize::from(p >> 6)] >> (p & 63)) & 1 == 1;
+        for p in [0, 1, 63, 64, 80, 443, 65535] {
+            assert!(steered(p), "port {p}");
+        }
+        for p in [2, 62, 65, 79, 81, 442, 444, 65534] {
+            assert!(!steered(p), "port {p}");
+        }
+        assert_eq!(w.iter().map(|x| x.count_ones()).sum::<u32>(), 7);
+    }
 }

@@ -251,3 +251,39 @@ impl Waiter {
         Ok(ready)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_sets_report_positions() {
+        let mut r = Ready::default();
+        assert!(r.is_empty());
+        r.set(0, Interest::RX);
+        r.set(5, Interest::TX);
+        r.set(63, Interest::BOTH);
+        assert!(r.rx(0) && !r.tx(0));
+        assert!(!r.rx(5) && r.tx(5));
+        assert!(r.rx(63) && r.tx(63));
+        assert!(!r.rx(64) && !r.tx(1000), "out of range is not ready");
+        assert_eq!(r.queues().collect::<Vec<_>>(), [0, 5, 63]);
+        assert!(!r.is_empty() && !r.woken());
+    }
+
+    #[test]
+    fn a_wake_before_the_wait_is_not_lost() {
+        let mut w = Waiter::new(WaitConfig::default()).unwrap();
+        let waker = w.waker();
+        waker.wake();
+        let mut none: [crate::MemQueue; 0] = [];
+        let r = w
+            .wait(&mut none, &[], Some(Duration::from_secs(5)))
+            .unwrap();
+        assert!(r.woken());
+        let r = w
+            .wait(&mut none, &[], Some(Duration::from_millis(1)))
+            .unwrap();
+        assert!(r.is_empty(), "consumed");
+    }
+}

@@ -552,6 +552,13 @@ impl PacketQueue for XdpQueue {
                 ready.rx = true;
             } else {
                 self.refill();
+                // A driver that stopped for want of fill entries resumes only
+                // when woken (poll(2)). Copy mode never sets the flag; drivers
+                // in zero-copy mode do.
+                if self.in_fill > 0 && self.fill.needs_wakeup() {
+                    let _ = self.fill.wakeup(self.rx.fd_mut(), 0);
+                    self.counters.kicks += 1;
+                }
             }
         }
         if interest.tx {
