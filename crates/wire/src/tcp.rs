@@ -1,4 +1,15 @@
 //! TCP header (RFC 9293 section 3.1) and options.
+//!
+//! [`TcpPacket`] is the zero-copy view, [`TcpRepr`] the validated owned header
+//! with a borrowed payload, [`TcpOptionIter`] the raw option reader and
+//! [`TcpOptions`] the options mtcp-rs understands. Option handling follows
+//! RFC 9293 section 3.2 and 3.7.1: the mandatory set EOL, NOP and MSS plus
+//! window scale and timestamps (RFC 7323) and SACK (RFC 2018) are parsed
+//! (MUST-4); options are accepted in any segment (MUST-5); unknown kinds are
+//! skipped by their length byte (MUST-6, MUST-68); options need not be aligned
+//! (MUST-64); an illegal length makes the segment an [`Error::BadOption`]
+//! (MUST-7) for the caller to drop; emitted headers end on a 32-bit boundary
+//! without padding bytes (MUST-69).
 
 use core::cmp::Ordering;
 use core::fmt;

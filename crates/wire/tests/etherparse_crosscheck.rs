@@ -35,7 +35,9 @@ fn cases(n: u32) -> ProptestConfig {
         .unwrap_or(n);
     ProptestConfig {
         cases: n,
-        max_global_rejects: 100_000,
+        // Filtered strategies (options that fit in 40 bytes) reject some inputs.
+        max_global_rejects: n.saturating_mul(4).max(100_000),
+        max_local_rejects: n.saturating_mul(4).max(100_000),
         ..ProptestConfig::default()
     }
 }
