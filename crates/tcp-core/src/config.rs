@@ -112,6 +112,19 @@ pub struct Config {
     /// Most RST segments for closed ports queued at once; more are dropped
     /// (RST generation is a reflection amplifier, so it is bounded).
     pub max_pending_rsts: usize,
+    /// RFC 5961 section 3 RST handling: only a RST at exactly RCV.NXT resets,
+    /// one elsewhere in the window earns a challenge ACK (MAY-12). `false`
+    /// gives the RFC 793 rule (any in-window RST resets; FreeBSD
+    /// `insecure_rst=1`).
+    pub rfc5961_rst: bool,
+    /// RFC 5961 section 4 SYN handling: a SYN in a synchronized state earns a
+    /// challenge ACK. `false` gives the RFC 793 rule (an in-window SYN resets
+    /// the connection; FreeBSD `insecure_syn=1`).
+    pub rfc5961_syn: bool,
+    /// Let a SYN with a higher sequence number (or newer timestamp) reopen a
+    /// connection in TIME-WAIT (MAY-2, RFC 6191) when a listener exists.
+    /// `false`: such a SYN gets the RFC 5961 challenge ACK like any other.
+    pub time_wait_reuse: bool,
 }
 
 impl Default for Config {
@@ -144,6 +157,9 @@ impl Default for Config {
             fin_wait2_timeout: Some(Duration::from_secs(60)),
             icmp_may_abort: true,
             max_pending_rsts: 256,
+            rfc5961_rst: true,
+            rfc5961_syn: true,
+            time_wait_reuse: true,
         }
     }
 }

@@ -249,6 +249,29 @@ impl Endpoint {
         &self.cfg
     }
 
+    /// Replace the configuration (for example a sysctl-style change while
+    /// running). It governs every later decision of every connection (timeouts,
+    /// retry limits, RFC 5961 switches, ICMP policy) and the creation of new
+    /// connections (buffer sizes, options offered); what existing connections
+    /// already negotiated or allocated stays.
+    pub fn set_config(&mut self, config: Config) {
+        self.isn = IsnGenerator::new(config.isn_secret);
+        self.cfg = config;
+    }
+
+    /// How many sockets are in `state`, whoever holds them (listeners for
+    /// LISTEN; half-open and unaccepted connections included), like
+    /// `sockstat`/`ss` would count them. O(number of sockets).
+    pub fn count_in_state(&self, state: State) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, e)| match &e.socket {
+                Socket::Listener(_) => state == State::Listen,
+                Socket::Conn(c) => c.state == state,
+            })
+            .count()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &EndpointStats {
         &self.stats

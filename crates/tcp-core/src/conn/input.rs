@@ -123,6 +123,10 @@ impl Conn {
             // SYN,ACK segment and send it". Rewinding SND.NXT to ISS makes
             // the output path send the SYN-ACK.
             self.set_state(State::SynReceived);
+            if !seg.payload.is_empty() {
+                let n = self.recv_buf.write_at(0, seg.payload);
+                self.syn_data = u32::try_from(n).unwrap_or(0);
+            }
             self.snd_wnd = u32::from(seg.window);
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
@@ -136,6 +140,13 @@ impl Conn {
     fn on_established(&mut self, now: Instant, cfg: &Config) {
         self.set_state(State::Established);
         self.ensure_buffers(cfg);
+        if self.syn_data > 0 {
+            // Text that came with the peer's SYN, queued until now.
+            let n = self.recv_buf.commit(self.syn_data as usize);
+            self.rcv_nxt += n;
+            self.syn_data = 0;
+            self.ack_now();
+        }
         if self.retransmits > 0 {
             self.rtt.on_syn_timeout_fallback();
         }
@@ -206,10 +217,11 @@ impl Conn {
         // works with a zero window too.
         if flags.rst() {
             let wnd = self.rcv_wnd();
-            if seg.seq == self.rcv_nxt {
+            let in_window = seg.seq > self.rcv_nxt && seg.seq < self.rcv_nxt + wnd;
+            if seg.seq == self.rcv_nxt || (in_window && !cfg.rfc5961_rst) {
                 return self.on_reset(sig);
             }
-            if seg.seq > self.rcv_nxt && seg.seq < self.rcv_nxt + wnd {
+            if in_window {
                 self.challenge_ack(now, cfg);
             }
             return Outcome::Done;
@@ -217,7 +229,7 @@ impl Conn {
 
         // RFC 5961 section 4 (RFC 9293 "fourth, check the SYN bit").
         if flags.syn() {
-            return self.on_syn_synchronized(now, cfg, seg);
+            return self.on_syn_synchronized(now, cfg, seg, sig);
         }
 
         // "first, check sequence number" (the four acceptability cases).
@@ -340,7 +352,13 @@ impl Conn {
     }
 
     /// SYN in SYN-RECEIVED or a synchronized state.
-    fn on_syn_synchronized(&mut self, now: Instant, cfg: &Config, seg: &TcpRepr<'_>) -> Outcome {
+    fn on_syn_synchronized(
+        &mut self,
+        now: Instant,
+        cfg: &Config,
+        seg: &TcpRepr<'_>,
+        sig: &mut Signals,
+    ) -> Outcome {
         // Our SYN-ACK was lost and the peer retransmitted its SYN: answer with
         // the SYN-ACK again rather than a bare ACK.
         if self.state == State::SynReceived && seg.seq == self.irs && !seg.flags.ack() {
@@ -356,7 +374,7 @@ impl Conn {
         }
         // MAY-2: a new SYN with a higher sequence number (or newer timestamp)
         // may reopen a connection in TIME-WAIT.
-        if self.state == State::TimeWait && !seg.flags.ack() {
+        if self.state == State::TimeWait && !seg.flags.ack() && cfg.time_wait_reuse {
             let newer_ts = match (self.ts, seg.options.timestamps) {
                 (Some(ts), Some((tsval, _))) => (tsval.wrapping_sub(ts.recent) as i32) > 0,
                 (Some(_), None) => false,
@@ -365,6 +383,24 @@ impl Conn {
             if seg.seq > self.rcv_nxt && newer_ts {
                 return Outcome::Reopen;
             }
+        }
+        if !cfg.rfc5961_syn {
+            // RFC 793: a SYN in the window is an error: reset the
+            // connection (and tell the peer); outside it, an ordinary ACK.
+            if self.acceptable(seg) {
+                let error = match self.state {
+                    State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                        Some(ConnError::Reset)
+                    }
+                    _ => None,
+                };
+                self.rst_due = true;
+                self.error = self.error.or(error);
+                sig.error = error;
+            } else {
+                self.ack_now();
+            }
+            return Outcome::Done;
         }
         // RFC 5961 section 4.2: "the receiver MUST send an ACK (challenge
         // ACK) to the remote peer", whatever the sequence number.

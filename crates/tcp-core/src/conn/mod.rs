@@ -118,6 +118,11 @@ pub(crate) struct Conn {
     pub ooo_fin: Option<SeqNumber>,
     /// The peer's FIN was received: the read side is at EOF after the buffer.
     pub fin_received: bool,
+    /// Bytes that came on the peer's SYN in SYN-SENT (simultaneous open),
+    /// written at RCV.NXT but not yet acknowledged: "queue them for
+    /// processing after the ESTABLISHED state has been reached" (RFC 9293
+    /// section 3.10.7.3).
+    pub syn_data: u32,
 
     // ---- negotiated options ----
     /// Effective send MSS: most payload bytes per segment, options excluded
@@ -209,7 +214,7 @@ impl Conn {
         iss: SeqNumber,
         ts_offset: u32,
     ) -> Conn {
-        let rmss = usize::from(cfg.mss.max(Config::MIN_PEER_MSS));
+        let rmss = usize::from(cfg.mss.max(1));
         // ssthresh "MAY be arbitrarily high" initially (RFC 5681 section 3.1).
         let smss = usize::from(Config::DEFAULT_PEER_MSS).min(rmss);
         Conn {
@@ -249,6 +254,7 @@ impl Conn {
             assembler: Assembler::new(cfg.ooo_max_bytes, cfg.ooo_max_ranges),
             ooo_fin: None,
             fin_received: false,
+            syn_data: 0,
             smss,
             rmss,
             ts: None,

@@ -994,3 +994,78 @@ fn challenge_acks_are_rate_limited_rfc5961_7() {
     });
     assert_eq!(out.len(), 1);
 }
+
+#[test]
+fn rfc793_rst_and_syn_rules_when_rfc5961_is_off() {
+    let mut cfg = plain_config();
+    cfg.rfc5961_rst = false;
+    cfg.rfc5961_syn = false;
+    // In-window RST resets.
+    let mut e = established_with(cfg.clone());
+    let out = e.b.send(TcpRepr {
+        seq: e.peer_nxt + 100,
+        flags: RST,
+        ..SEND
+    });
+    assert!(out.is_empty());
+    assert_eq!(e.b.state(e.h), State::Closed);
+    // In-window SYN: RST and the connection is reset.
+    let mut e = established_with(cfg.clone());
+    let out = e.b.send(TcpRepr {
+        seq: e.peer_nxt + 100,
+        flags: SYN,
+        ..SEND
+    });
+    assert_eq!(out.len(), 1);
+    assert!(out[0].flags.rst());
+    assert_eq!(e.b.state(e.h), State::Closed);
+    assert_eq!(e.b.ep.take_error(e.h), Ok(Some(crate::ConnError::Reset)));
+    // Out-of-window SYN: a plain ACK.
+    let mut e = established_with(cfg);
+    let out = e.b.send(TcpRepr {
+        seq: e.peer_nxt + 200_000,
+        flags: SYN,
+        ..SEND
+    });
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, ACK);
+    assert_eq!(e.b.state(e.h), State::Established);
+}
+
+#[test]
+fn time_wait_reuse_can_be_disabled() {
+    let mut c = fixture(is(TimeWait));
+    let mut cfg = plain_config();
+    cfg.time_wait_reuse = false;
+    c.b.ep.set_config(cfg);
+    let out = c.b.send(syn_higher(&c));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, ACK, "challenge ACK instead of reopening");
+    assert_eq!(c.b.ep.flow_state(LOCAL, REMOTE), Some(TimeWait));
+    assert_eq!(c.b.ep.count_in_state(TimeWait), 1);
+    assert_eq!(c.b.ep.count_in_state(Listen), 1);
+}
+
+#[test]
+fn data_on_syn_in_syn_sent_is_queued_until_established() {
+    let (mut b, h, iss) = syn_sent(plain_config());
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        payload: b"abc",
+        ..SEND
+    });
+    assert_eq!(out[0].flags, SYN_ACK);
+    assert_eq!(out[0].ack, PEER_ISS + 1, "text not acknowledged yet");
+    let mut buf = [0u8; 8];
+    assert_eq!(b.ep.recv(h, &mut buf), Err(crate::RecvError::WouldBlock));
+    b.send(TcpRepr {
+        seq: PEER_ISS + 4,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    assert_eq!(b.state(h), State::Established);
+    assert_eq!(b.ep.recv(h, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"abc");
+}
