@@ -160,6 +160,26 @@ pub(crate) fn thread_cpu_time() -> Duration {
     clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
+/// `XDP_MAX_TX_SKB_BUDGET` (linux/if_xdp.h, Linux 6.17): how many frames one
+/// `sendto(2)` transmits in copy mode (default 32).
+const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+
+/// Raises the copy-mode TX budget of AF_XDP socket `fd` to `budget` frames
+/// per kick. Older kernels reject the option; the caller keeps the default.
+pub(crate) fn set_xdp_tx_budget(fd: RawFd, budget: u32) -> io::Result<()> {
+    // SAFETY: passes a live u32 and its size; the kernel only reads it.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_XDP,
+            XDP_MAX_TX_SKB_BUDGET,
+            (&budget as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
 /// Restricts the calling thread to CPU `cpu`.
 pub(crate) fn pin_thread(cpu: usize) -> io::Result<()> {
     if cpu >= libc::CPU_SETSIZE as usize {
