@@ -1641,3 +1641,67 @@ mod tests {
         assert!(events > 8_000, "{events} events");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LINES: &[&str] = &[
+        "+0.00 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)",
+        "+0.00 > S  0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>",
+        "+0.10 < S. 0:0(0) ack 1 win 32767 <mss 1460,sackOK,eol,eol>",
+        " 1.00...6.00 connect(3, ..., ...) = -1 ETIMEDOUT (Operation timed out)",
+        "+0.00 `sysctl -w net.inet.tcp.rfc1323=1`",
+        "+0.10 `sockstat -4 -P tcp -s -p 8080 | grep -c SYN_RCVD | grep 1`",
+        "+0.00 %{ assert tcpi_state == TCPI_ESTABLISHED }%",
+        "+0.00 < icmp unreachable frag_needed mtu 1234 [0:0(0)]",
+        "+0.00 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0",
+        "+0.00 > S. ...(0) ack 65537 win 65535 <...>",
+        "#ifdef STANDARD",
+        "#endif",
+        "--tolerance_usecs=50000",
+    ];
+
+    proptest! {
+        /// Arbitrary text never makes the parser panic.
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,200}") {
+            let _ = parse(&text, &HashSet::new());
+        }
+
+        /// Real lines with bytes deleted, replaced or inserted: parse or
+        /// fail with a line number inside the text, never panic.
+        #[test]
+        fn mutated_lines(
+            picks in proptest::collection::vec(0..LINES.len(), 1..6),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, "[ -~]"), 0..6),
+        ) {
+            let mut text: String = picks.iter().map(|&i| LINES[i]).collect::<Vec<_>>().join("\n");
+            for (at, kind, ch) in edits {
+                if text.is_empty() {
+                    break;
+                }
+                let mut pos = at.index(text.len());
+                while !text.is_char_boundary(pos) {
+                    pos -= 1;
+                }
+                match kind {
+                    0 => {
+                        if pos < text.len() {
+                            text.remove(pos);
+                        }
+                    }
+                    1 => text.insert_str(pos, &ch),
+                    _ => {
+                        text.truncate(pos);
+                    }
+                }
+            }
+            let defines: HashSet<String> = ["STANDARD".to_string()].into_iter().collect();
+            if let Err(e) = parse(&text, &defines) {
+                prop_assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "{e}");
+            }
+        }
+    }
+}

@@ -428,3 +428,72 @@ fn summary_and_verdicts() {
         "{report}"
     );
 }
+
+mod engine_fuzz {
+    //! Mutated scripts against the real engine: the runner must return a
+    //! result (pass or failure), and neither it nor tcp-core may panic.
+    use super::*;
+    use crate::engine::EngineStack;
+    use proptest::prelude::*;
+
+    const SCRIPT: &str = "\
+--tolerance_usecs=50000
+ 0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.00 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0.00 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0.00 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>
++0.10 < S. 0:0(0) ack 1 win 32767 <mss 1460,sackOK,eol,eol>
++0.00 > . 1:1(0) ack 1 win 65535
++0.10 < P. 1:101(100) ack 1 win 32767
++0.00 read(3, ..., 1000) = 100
++0.10 < R 65700:65700(0) win 32767
++0.00 < S 5:5(0) win 32767
++0.00 write(3, ..., 1000) = 1000
++0.10 < F. 101:101(0) ack 1001 win 32767
++0.00 shutdown(3, SHUT_WR) = 0
++0.00 < icmp unreachable port_unreachable [0:0(0)]
++0.00 close(3) = 0
++1.00 > F. 1001:1001(0) ack 102 win 65535
+";
+
+    const FLAGS: &[&str] = &["S", "S.", ".", "P.", "F.", "F", "R", "R.", "SF", "FP."];
+    const CALLS: &[&str] = &[
+        "read(3, ..., 1000) = ...",
+        "write(3, ..., 500) = ...",
+        "shutdown(3, SHUT_WR) = ...",
+        "getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = ...",
+        "close(3) = 0",
+    ];
+
+    fn event() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0..FLAGS.len(), 0u32..70_000, 0u32..3, 0u32..70_000, 0u32..2, 0u32..65_536)
+                .prop_map(|(f, seq, len, ack, has_ack, win)| {
+                    let ack = if has_ack == 1 { format!(" ack {ack}") } else { String::new() };
+                    format!("+0.01 < {} {seq}:{}({len}){ack} win {win}\n", FLAGS[f], seq.wrapping_add(len))
+                }),
+            1 => (0..CALLS.len()).prop_map(|c| format!("+0.01 {}\n", CALLS[c])),
+            1 => (0u32..3, 0u32..2).prop_map(|(c, q)| format!("+0.01 < icmp unreachable {} [{q}:{q}(0)]\n",
+                ["port_unreachable", "net_unreachable", "host_prohibited"][c as usize])),
+            1 => (1u32..5000).prop_map(|ms| format!("+{}.{:03} `sockstat -4 -P tcp -s | grep -c TIME_WAIT | grep 0`\n", ms / 1000, ms % 1000)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        /// Random segments, calls, ICMP and waits after an active or passive
+        /// open: the runner returns an outcome and nothing panics.
+        #[test]
+        fn random_events_never_panic(passive in any::<bool>(), events in proptest::collection::vec(event(), 1..25)) {
+            let open = if passive {
+                "--tolerance_usecs=50000\n 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 5\n+0 bind(5, ..., ...) = 0\n+0 listen(5, 1) = 0\n+0 < S 0:0(0) win 32767 <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>\n+0 > S. 0:0(0) ack 1 <...>\n+0.01 < . 1:1(0) ack 1 win 32767\n+0 accept(5, ..., ...) = 3\n+0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0\n"
+            } else {
+                "--tolerance_usecs=50000\n 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0\n+0 connect(3, ..., ...) = -1 EINPROGRESS (x)\n+0 > S 0:0(0) <...>\n+0.01 < S. 0:0(0) ack 1 win 32767 <mss 1460>\n+0 > . 1:1(0) ack 1\n"
+            };
+            let text = format!("{open}{}", events.concat());
+            let script = crate::script::parse(&text, &HashSet::new()).expect("generated scripts parse");
+            // Not inside catch_unwind: a panic fails the test.
+            let _ = crate::runner::run(&script, &mut EngineStack::build);
+        }
+    }
+}
