@@ -436,26 +436,6 @@ mod engine_fuzz {
     use crate::engine::EngineStack;
     use proptest::prelude::*;
 
-    const SCRIPT: &str = "\
---tolerance_usecs=50000
- 0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0.00 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
-+0.00 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-+0.00 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>
-+0.10 < S. 0:0(0) ack 1 win 32767 <mss 1460,sackOK,eol,eol>
-+0.00 > . 1:1(0) ack 1 win 65535
-+0.10 < P. 1:101(100) ack 1 win 32767
-+0.00 read(3, ..., 1000) = 100
-+0.10 < R 65700:65700(0) win 32767
-+0.00 < S 5:5(0) win 32767
-+0.00 write(3, ..., 1000) = 1000
-+0.10 < F. 101:101(0) ack 1001 win 32767
-+0.00 shutdown(3, SHUT_WR) = 0
-+0.00 < icmp unreachable port_unreachable [0:0(0)]
-+0.00 close(3) = 0
-+1.00 > F. 1001:1001(0) ack 102 win 65535
-";
-
     const FLAGS: &[&str] = &["S", "S.", ".", "P.", "F.", "F", "R", "R.", "SF", "FP."];
     const CALLS: &[&str] = &[
         "read(3, ..., 1000) = ...",
