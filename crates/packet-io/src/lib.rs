@@ -42,8 +42,11 @@
 //! A received [`Frame`] is a move-only handle: the bytes stay in the queue's
 //! memory and are read and written through the queue
 //! ([`PacketQueue::frame`], [`PacketQueue::frame_mut`]), which rejects frames
-//! of other queues with a typed error. `unsafe` is confined to the OS edge
-//! (`sys`, `xdp`).
+//! of other queues with a typed error. Dropping a frame instead of returning
+//! it leaks its buffer until the queue is dropped.
+//!
+//! `unsafe` is confined to the OS edge: `sys` (system calls), `xdp` (the
+//! xsk-rs rings and UMEM) and one `Pod` impl for a map value in `steer`.
 #![deny(unsafe_code)]
 
 mod frame;

@@ -208,6 +208,10 @@ impl XdpQueue {
             .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
             .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP | BindFlags::XDP_COPY)
             .build();
+        // Sockets created at the same time fail with EBUSY on veth: serialise
+        // creation process-wide, whoever opens queues from which thread.
+        static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let serial = CREATE.lock().unwrap_or_else(|p| p.into_inner());
         // SAFETY: the UMEM is fresh and used by this socket only; its frames
         // are handed to the kernel only through the rings of this queue.
         let (tx, rx, rings) =
@@ -218,6 +222,7 @@ impl XdpQueue {
                     reason: format!("{e}: {:?}", std::error::Error::source(&e)),
                 },
             )?;
+        drop(serial);
         let Some((fill, comp)) = rings else {
             return Err(XdpError::Socket {
                 ifname: ifname.to_owned(),
