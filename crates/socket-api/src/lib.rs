@@ -1,4 +1,79 @@
-//! mTCP-style BSD socket API over per-core contexts.
+//! mTCP-style BSD socket API for one per-core context of mtcp-rs.
 //!
-//! Not built yet: the runtime issue (issue 4) fills this crate.
+//! # What it does
+//! A [`SocketTable`] wraps the context's sans-IO [`tcp_core::Endpoint`] and gives the
+//! application BSD-like calls under mTCP's names, on small-integer descriptors
+//! ([`Fd`]) local to the context: [`socket`](SocketTable::socket),
+//! [`bind`](SocketTable::bind), [`listen`](SocketTable::listen),
+//! [`accept`](SocketTable::accept), [`connect`](SocketTable::connect),
+//! [`read`](SocketTable::read), [`recv`](SocketTable::recv) (with `MSG_PEEK`),
+//! [`readv`](SocketTable::readv), [`write`](SocketTable::write),
+//! [`send`](SocketTable::send), [`writev`](SocketTable::writev),
+//! [`shutdown`](SocketTable::shutdown), [`close`](SocketTable::close),
+//! [`abort`](SocketTable::abort), [`getsockname`](SocketTable::getsockname),
+//! [`getpeername`](SocketTable::getpeername), non-blocking mode
+//! ([`fcntl`](SocketTable::fcntl)), `FIONREAD` ([`ioctl`](SocketTable::ioctl)) and
+//! [`getsockopt`](SocketTable::getsockopt)/[`setsockopt`](SocketTable::setsockopt)
+//! whose options act on the engine. Every failure is an [`Errno`] with the Linux errno
+//! number it maps to; no call panics and none blocks.
+//!
+//! It also tracks what each descriptor is ready for ([`Readiness`], Linux's
+//! `tcp_poll` rules) and which descriptors changed, so that the runtime can feed
+//! epoll. This crate knows nothing of packet I/O, timers, epoll or threads: it
+//! depends on `tcp-core` and `wire` only.
+//!
+//! # Data flow
+//! ```text
+//!   runtime stack loop                          application calls (no time argument:
+//!   handle_segment / handle_timeout /           the table uses the driver's last `now`)
+//!   handle_icmp_error / poll_transmit           read / write / connect / accept / ...
+//!              |                                            |
+//!              v                                            v
+//!        tcp_core::Endpoint  <------ engine handles ------  SocketTable: fd -> socket
+//!              | poll_event (Readable, Writable, Connected,   (fresh / listener / conn),
+//!              |  PeerFin, Error, AcceptReady, Closed)        options, port holds
+//!              v                                            |
+//!        drain_changes: events mark fds dirty with a wake;  | calls mark fds dirty too
+//!        each dirty fd's level is recomputed from the engine (state, bytes readable,
+//!        send room) and reported once: f(fd, level, wake) -> epoll_events notify
+//! ```
+//! Events are hints: the level is always recomputed from the engine, so a lost or
+//! merged event cannot leave a wrong level. The dirty list is sized for every
+//! descriptor, so reporting allocates nothing.
+//!
+//! # Semantics worth knowing
+//! * `connect` always returns [`Errno::EINPROGRESS`]; completion is `EPOLLOUT` and the
+//!   result `SO_ERROR` (`EPOLLERR` too on failure). Blocking mode is recorded
+//!   ([`SocketTable::is_nonblocking`]) for the runtime, which waits and retries.
+//! * Ephemeral ports come from [`SocketConfig::ephemeral_ports`] filtered by a
+//!   [`PortPolicy`], so `connect` picks a source port the calling core owns.
+//! * `SO_REUSEADDR`: without it `bind` to a port whose connections are closing or in
+//!   TIME-WAIT fails with `EADDRINUSE`; with it, it succeeds. Closed connections are
+//!   tracked until the engine reports their release.
+//! * `SO_SNDBUF` caps the bytes queued per connection (before or after connect);
+//!   `SO_RCVBUF` and `TCP_MAXSEG` are stored and reported but the engine does not yet
+//!   size receive windows or clamp the MSS per connection (requested from tcp-core).
+//! * A listener keeps one accepted-ahead connection so that its `EPOLLIN` level is
+//!   exact; its backlog is therefore effectively one larger.
+//!
+//! # Idiomatic types
+//! `TcpListener`/`TcpStream` implementing `std::io::Read`/`Write` need blocking, hence
+//! a thread model and a way to carry calls to the stack thread: they belong to the
+//! runtime. This crate gives them `From<Errno> for std::io::Error` (the raw OS error,
+//! so `kind()` is right) and the calls they wrap.
 #![deny(unsafe_code)]
+
+mod errno;
+pub mod options;
+mod ports;
+mod readiness;
+mod table;
+
+pub use errno::Errno;
+pub use options::{MsgFlags, Shutdown, SockOpt, SockOptName};
+pub use ports::PortPolicy;
+pub use readiness::Readiness;
+pub use table::{Fd, SocketConfig, SocketTable};
+
+#[cfg(test)]
+mod tests;
