@@ -68,6 +68,23 @@ pub struct SendBuffer {
 }
 
 impl SendBuffer {
+    /// A buffer over `storage`, whose length is the capacity and whose
+    /// contents are ignored (never readable before being written): lets the
+    /// engine reuse a released connection's memory without allocating or
+    /// zeroing it.
+    pub fn from_storage(storage: Box<[u8]>) -> SendBuffer {
+        SendBuffer {
+            buf: storage,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// The storage, for reuse by [`from_storage`](Self::from_storage).
+    pub fn into_storage(self) -> Box<[u8]> {
+        self.buf
+    }
+
     /// A buffer of `capacity` bytes, allocated now and never resized.
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
@@ -174,6 +191,21 @@ pub struct RecvBuffer {
 }
 
 impl RecvBuffer {
+    /// A buffer over `storage` (see [`SendBuffer::from_storage`]): nothing is
+    /// readable until written and committed.
+    pub fn from_storage(storage: Box<[u8]>) -> RecvBuffer {
+        RecvBuffer {
+            buf: storage,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// The storage, for reuse by [`from_storage`](Self::from_storage).
+    pub fn into_storage(self) -> Box<[u8]> {
+        self.buf
+    }
+
     /// A buffer of `capacity` bytes, allocated now and never resized.
     pub fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {

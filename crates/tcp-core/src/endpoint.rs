@@ -23,6 +23,7 @@ use crate::error::{
 use crate::event::{Event, EventKind, IcmpError, IcmpErrorKind};
 use crate::info::{ConnInfo, EndpointStats};
 use crate::isn::IsnGenerator;
+use crate::pool::BufferPool;
 use crate::time::Instant;
 use crate::timer_queue::{TimerKey, TimerQueue, WheelQueue};
 use crate::State;
@@ -198,6 +199,7 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     conn_count: usize,
     stats: EndpointStats,
+    pool: BufferPool,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -236,6 +238,7 @@ impl Endpoint {
             events: VecDeque::new(),
             conn_count: 0,
             stats: EndpointStats::default(),
+            pool: BufferPool::new(256),
         }
     }
 
@@ -351,9 +354,11 @@ impl Endpoint {
             if let Some(g) = self.generations.get_mut(idx) {
                 *g = g.wrapping_add(1);
             }
-            if matches!(entry.socket, Socket::Conn(_)) {
+            if let Socket::Conn(c) = entry.socket {
                 self.conn_count -= 1;
                 self.stats.released += 1;
+                self.pool.put_send(c.send_buf);
+                self.pool.put_recv(c.recv_buf);
             }
         }
     }
@@ -434,6 +439,7 @@ impl Endpoint {
         let Some(Socket::Conn(conn)) = self.slots.get_mut(idx).map(|e| &mut e.socket) else {
             return;
         };
+        conn.release_buffers(&mut self.pool);
         let closed = conn.state == State::Closed;
         let error_event = closed && conn.error.is_some() && conn.owner == Owner::App;
         if !conn.tx_queued && !closed {
@@ -623,7 +629,7 @@ impl Endpoint {
             return;
         };
         let mut sig = Signals::default();
-        let outcome = conn.on_segment(now, cfg, seg, &mut sig);
+        let outcome = conn.on_segment(now, cfg, &mut self.pool, seg, &mut sig);
         let (local, remote, owner) = (conn.local, conn.remote, conn.owner);
         match outcome {
             Outcome::Done => {}
@@ -1036,7 +1042,7 @@ impl Endpoint {
         };
         let iss = self.isn.isn(now, local, remote);
         let ts_offset = self.rng.next_u32();
-        let conn = Conn::new(
+        let mut conn = Conn::new(
             now,
             &self.cfg,
             State::SynSent,
@@ -1045,6 +1051,7 @@ impl Endpoint {
             iss,
             ts_offset,
         );
+        conn.ensure_buffers(&self.cfg, &mut self.pool);
         let idx = self.insert_socket(Socket::Conn(conn));
         self.conn_count += 1;
         self.stats.active_opens += 1;

@@ -53,6 +53,7 @@ mod endpoint;
 mod error;
 mod event;
 mod info;
+mod pool;
 mod state;
 mod timer_queue;
 

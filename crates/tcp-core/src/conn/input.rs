@@ -12,6 +12,7 @@ use wire::{SeqNumber, TcpRepr};
 
 use crate::config::Config;
 use crate::error::ConnError;
+use crate::pool::BufferPool;
 use crate::time::Instant;
 use crate::State;
 
@@ -52,13 +53,14 @@ impl Conn {
         &mut self,
         now: Instant,
         cfg: &Config,
+        pool: &mut BufferPool,
         seg: &TcpRepr<'_>,
         sig: &mut Signals,
     ) -> Outcome {
         match self.state {
             State::Closed | State::Listen => Outcome::Done,
-            State::SynSent => self.on_segment_syn_sent(now, cfg, seg, sig),
-            _ => self.on_segment_synchronized(now, cfg, seg, sig),
+            State::SynSent => self.on_segment_syn_sent(now, cfg, pool, seg, sig),
+            _ => self.on_segment_synchronized(now, cfg, pool, seg, sig),
         }
     }
 
@@ -67,6 +69,7 @@ impl Conn {
         &mut self,
         now: Instant,
         cfg: &Config,
+        pool: &mut BufferPool,
         seg: &TcpRepr<'_>,
         sig: &mut Signals,
     ) -> Outcome {
@@ -113,7 +116,7 @@ impl Conn {
             }
             self.update_window(seg, true);
             self.handshake_rtt(now, seg);
-            self.on_established(now, cfg);
+            self.on_established(now, cfg, pool);
             sig.connected = true;
             self.ack_now();
             // Data or FIN on the SYN-ACK ("sixth, ... continue processing").
@@ -137,9 +140,9 @@ impl Conn {
 
     /// Handshake done: RFC 6298 section 5.7 fallback if the SYN was
     /// retransmitted, congestion state initialised, keep-alive armed.
-    fn on_established(&mut self, now: Instant, cfg: &Config) {
+    fn on_established(&mut self, now: Instant, cfg: &Config, pool: &mut BufferPool) {
         self.set_state(State::Established);
-        self.ensure_buffers(cfg);
+        self.ensure_buffers(cfg, pool);
         if self.syn_data > 0 {
             // Text that came with the peer's SYN, queued until now.
             let n = self.recv_buf.commit(self.syn_data as usize);
@@ -194,6 +197,7 @@ impl Conn {
         &mut self,
         now: Instant,
         cfg: &Config,
+        pool: &mut BufferPool,
         seg: &TcpRepr<'_>,
         sig: &mut Signals,
     ) -> Outcome {
@@ -284,7 +288,7 @@ impl Conn {
             }
             self.update_window(seg, true);
             self.handshake_rtt(now, seg);
-            self.on_established(now, cfg);
+            self.on_established(now, cfg, pool);
             if matches!(self.owner, Owner::Listener(_)) {
                 outcome = Outcome::Established;
             } else {
@@ -740,15 +744,17 @@ impl Conn {
         payload: &[u8],
         sig: &mut Signals,
     ) {
-        let len = payload.len();
-        if self.assembler.insert(offset, len).is_err() {
+        // Write first and record only what was written, so the assembler
+        // never vouches for bytes that are not there (buffer storage is
+        // reused between connections without clearing).
+        let len = self.recv_buf.write_at(offset, payload);
+        if len == 0 || self.assembler.insert(offset, len).is_err() {
             // Out-of-order queue full (bytes or holes): drop, the peer
             // retransmits; still send the duplicate ACK.
             tracing::trace!(remote = %self.remote, "out-of-order data dropped: assembler full");
             self.ack_now();
             return;
         }
-        self.recv_buf.write_at(offset, payload);
         let ready = self.assembler.pop_contiguous();
         if ready > 0 {
             let n = self.recv_buf.commit(ready);

@@ -25,6 +25,7 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::{CongestionControl, NewReno};
 use crate::config::{Config, KeepAlive};
 use crate::error::ConnError;
+use crate::pool::BufferPool;
 use crate::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::State;
@@ -232,13 +233,10 @@ impl Conn {
             snd_wl1: SeqNumber(0),
             snd_wl2: iss,
             snd_wscale: 0,
-            // A passive open allocates its buffers only when the handshake
-            // completes, so a SYN flood costs no buffer memory.
-            send_buf: SendBuffer::new(if state == State::SynReceived {
-                0
-            } else {
-                cfg.send_buf
-            }),
+            // Buffers come from the endpoint's pool: at once for an active
+            // open, when the handshake completes for a passive one (so a SYN
+            // flood costs no buffer memory).
+            send_buf: SendBuffer::new(0),
             fin_queued: false,
             fin_at: iss,
             snd_sml: iss,
@@ -246,11 +244,7 @@ impl Conn {
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
             rcv_wscale: 0,
-            recv_buf: RecvBuffer::new(if state == State::SynReceived {
-                0
-            } else {
-                cfg.recv_buf
-            }),
+            recv_buf: RecvBuffer::new(0),
             assembler: Assembler::new(cfg.ooo_max_bytes, cfg.ooo_max_ranges),
             ooo_fin: None,
             fin_received: false,
@@ -378,26 +372,34 @@ impl Conn {
         self.keepalive_due = false;
     }
 
-    /// Allocate the data buffers of a passively opened connection (at the
-    /// end of the handshake).
-    pub fn ensure_buffers(&mut self, cfg: &ConnConfig) {
+    /// Give the connection its data buffers if it has none yet (active open,
+    /// or end of the handshake of a passive one).
+    pub fn ensure_buffers(&mut self, cfg: &ConnConfig, pool: &mut BufferPool) {
         if self.send_buf.capacity() == 0 && cfg.send_buf > 0 {
-            self.send_buf = SendBuffer::new(cfg.send_buf);
+            self.send_buf = pool.send_buf(cfg.send_buf);
         }
         if self.recv_buf.capacity() == 0 && cfg.recv_buf > 0 {
-            self.recv_buf = RecvBuffer::new(cfg.recv_buf);
+            self.recv_buf = pool.recv_buf(cfg.recv_buf);
         }
     }
 
-    /// Give the data buffers back once they can hold nothing more: in
-    /// TIME-WAIT nothing is sent, and nothing is received after the
-    /// application read up to the FIN. Keeps TIME-WAIT connections small.
-    fn release_buffers(&mut self) {
-        self.send_buf = SendBuffer::new(0);
-        if self.recv_buf.readable() == 0 || self.owner == Owner::Orphan {
-            self.recv_buf = RecvBuffer::new(0);
+    /// Return the data buffers to `pool` once they can hold nothing more: in
+    /// TIME-WAIT and CLOSED nothing is sent, and nothing more is received once
+    /// the application read up to the end (or released the handle). Keeps
+    /// TIME-WAIT connections small.
+    pub fn release_buffers(&mut self, pool: &mut BufferPool) {
+        if !matches!(self.state, State::TimeWait | State::Closed) {
+            return;
         }
-        self.assembler.clear();
+        if self.send_buf.capacity() > 0 {
+            pool.put_send(core::mem::replace(&mut self.send_buf, SendBuffer::new(0)));
+        }
+        if self.recv_buf.capacity() > 0
+            && (self.recv_buf.readable() == 0 || self.owner != Owner::App)
+        {
+            pool.put_recv(core::mem::replace(&mut self.recv_buf, RecvBuffer::new(0)));
+            self.assembler.clear();
+        }
     }
 
     /// Enter TIME-WAIT for 2 * MSL (MUST-13).
@@ -405,7 +407,7 @@ impl Conn {
         self.set_state(State::TimeWait);
         self.timers.clear();
         self.timers.set(TimerKind::TimeWait, now + cfg.time_wait());
-        self.release_buffers();
+        self.send_buf.clear();
         self.fast_rexmit = false;
         self.force_send = false;
     }

@@ -210,3 +210,76 @@ fn loopback_sweep() {
         eprintln!("loss {loss}%: mean completion {:?}", total / 200);
     }
 }
+
+/// Move every segment from `from` to `to` (perfect link, no delay).
+fn shuttle(now: Instant, from: &mut Endpoint, to: &mut Endpoint, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while let Some(t) = from.poll_transmit(now, buf) {
+        let repr = TcpRepr::parse_bytes(&buf[..t.len], t.src, t.dst, false).unwrap();
+        to.handle_segment(now, t.src, t.dst, &repr);
+        n += 1;
+    }
+    n
+}
+
+#[test]
+#[ignore = "measurement; run in release with --ignored --nocapture"]
+fn short_connection_rate() {
+    let mut cfg = Config::default();
+    cfg.msl = Duration::from_millis(1);
+    let bufsize: usize = std::env::var("SHORT_BUF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096);
+    cfg.send_buf = bufsize;
+    cfg.recv_buf = bufsize;
+    let mut client = Endpoint::with_seed(cfg.clone(), 1);
+    let mut server = Endpoint::with_seed(cfg, 2);
+    let l = server.listen(SocketAddrV4::new(B_IP, 80), 1024).unwrap();
+    let mut now = Instant::from_secs(1);
+    let mut buf = vec![0u8; 2048];
+    let mut rbuf = [0u8; 128];
+    let req = [7u8; 64];
+    let n = 200_000;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        // Ports in turn, so that no 4-tuple meets its own TIME-WAIT.
+        let port = 1024 + (i % 60_000) as u16;
+        let c = client
+            .connect(
+                now,
+                SocketAddrV4::new(A_IP, port),
+                SocketAddrV4::new(B_IP, 80),
+            )
+            .unwrap();
+        shuttle(now, &mut client, &mut server, &mut buf);
+        shuttle(now, &mut server, &mut client, &mut buf);
+        client.send(now, c, &req).unwrap();
+        shuttle(now, &mut client, &mut server, &mut buf);
+        let s = server.accept(l).unwrap();
+        assert_eq!(server.recv(s, &mut rbuf), Ok(64));
+        server.send(now, s, &req).unwrap();
+        server.close(now, s).unwrap();
+        shuttle(now, &mut server, &mut client, &mut buf);
+        assert_eq!(client.recv(c, &mut rbuf), Ok(64));
+        client.close(now, c).unwrap();
+        shuttle(now, &mut client, &mut server, &mut buf);
+        shuttle(now, &mut server, &mut client, &mut buf);
+        while client.poll_event().is_some() {}
+        while server.poll_event().is_some() {}
+        now += Duration::from_micros(3);
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+    }
+    now += Duration::from_secs(1);
+    client.handle_timeout(now);
+    server.handle_timeout(now);
+    let took = start.elapsed();
+    eprintln!(
+        "{n} short connections in {took:?}: {:.0} conn/s (both endpoints, one thread); left: client {} server {}",
+        n as f64 / took.as_secs_f64(),
+        client.connection_count(),
+        server.connection_count()
+    );
+    assert_eq!(server.connection_count(), 0);
+}
