@@ -595,16 +595,15 @@ impl Conn {
         }
     }
 
-    /// Re-arm the keep-alive timer from the last time we heard the peer.
+    /// Re-arm the keep-alive timer: `idle` after the peer was last heard
+    /// from (MUST-26: probes only after an idle interval).
     pub fn rearm_keepalive(&mut self) {
         match self.keepalive {
             Some(ka) if self.state.is_synchronized() && self.state != State::TimeWait => {
-                let deadline = if self.keepalives_unanswered == 0 {
-                    self.last_recv + ka.idle
-                } else {
-                    self.last_recv + ka.idle + ka.interval * self.keepalives_unanswered
-                };
-                self.timers.set(TimerKind::KeepAlive, deadline);
+                if self.keepalives_unanswered == 0 {
+                    self.timers
+                        .set(TimerKind::KeepAlive, self.last_recv + ka.idle);
+                }
             }
             _ => self.timers.cancel(TimerKind::KeepAlive),
         }

@@ -206,9 +206,14 @@ impl Conn {
 
     /// RFC 9293 section 3.8.4: probe after `idle`, then every `interval`,
     /// drop after `count` unanswered probes.
-    fn on_keepalive_timeout(&mut self, _now: Instant) {
+    fn on_keepalive_timeout(&mut self, now: Instant) {
         let Some(ka) = self.keepalive else { return };
         if !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        if self.snd_una != self.snd_max || self.unsent() > 0 {
+            // Not idle: the retransmission machinery watches the peer.
+            self.timers.set(TimerKind::KeepAlive, now + ka.idle);
             return;
         }
         if self.keepalives_unanswered >= ka.count {
@@ -218,6 +223,6 @@ impl Conn {
         }
         self.keepalives_unanswered += 1;
         self.keepalive_due = true;
-        self.rearm_keepalive();
+        self.timers.set(TimerKind::KeepAlive, now + ka.interval);
     }
 }

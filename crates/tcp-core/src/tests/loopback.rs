@@ -283,3 +283,50 @@ fn short_connection_rate() {
     );
     assert_eq!(server.connection_count(), 0);
 }
+
+#[test]
+#[ignore = "measurement; run in release with --ignored --nocapture"]
+fn bulk_rate() {
+    let cfg = Config::default();
+    let mut client = Endpoint::with_seed(cfg.clone(), 1);
+    let mut server = Endpoint::with_seed(cfg, 2);
+    let l = server.listen(SocketAddrV4::new(B_IP, 80), 4).unwrap();
+    let mut now = Instant::from_secs(1);
+    let mut buf = vec![0u8; 2048];
+    let c = client
+        .connect(now, SocketAddrV4::new(A_IP, 0), SocketAddrV4::new(B_IP, 80))
+        .unwrap();
+    shuttle(now, &mut client, &mut server, &mut buf);
+    shuttle(now, &mut server, &mut client, &mut buf);
+    shuttle(now, &mut client, &mut server, &mut buf);
+    let s = server.accept(l).unwrap();
+    let chunk = vec![0x5au8; 65536];
+    let mut rbuf = vec![0u8; 65536];
+    let total: usize = 1 << 30;
+    let (mut sent, mut got) = (0usize, 0usize);
+    let start = std::time::Instant::now();
+    let mut segs = 0;
+    while got < total {
+        if sent < total {
+            sent += client.send(now, c, &chunk).unwrap_or(0);
+        }
+        segs += shuttle(now, &mut client, &mut server, &mut buf);
+        while let Ok(n) = server.recv(s, &mut rbuf) {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        segs += shuttle(now, &mut server, &mut client, &mut buf);
+        now += Duration::from_micros(50);
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+    }
+    let took = start.elapsed();
+    eprintln!(
+        "bulk: {} MiB in {took:?}: {:.2} Gbit/s ({segs} segments, retransmits {})",
+        total >> 20,
+        total as f64 * 8.0 / took.as_secs_f64() / 1e9,
+        client.info(c).unwrap().total_retransmits
+    );
+}

@@ -251,3 +251,25 @@ fn poll_timeout_reports_the_earliest_deadline() {
     let d = t.saturating_duration_since(e.b.now);
     assert!(d <= Duration::from_millis(41), "{d:?}");
 }
+
+#[test]
+fn keepalive_enabled_late_probes_once_not_all_at_once() {
+    let mut e = established();
+    e.b.advance(Duration::from_secs(1000));
+    e.b.ep
+        .set_keepalive(
+            e.h,
+            Some(KeepAlive {
+                idle: Duration::from_secs(60),
+                interval: Duration::from_secs(10),
+                count: 3,
+            }),
+        )
+        .unwrap();
+    let out = e.b.advance(Duration::from_millis(10));
+    assert_eq!(out.len(), 1, "one probe");
+    assert_eq!(e.b.state(e.h), State::Established);
+    e.b.send(e.seg());
+    let out = e.b.advance(Duration::from_secs(59));
+    assert!(out.is_empty());
+}
