@@ -58,6 +58,12 @@ pub fn config_for(settings: &Settings) -> Config {
     if let Some(v) = settings.icmp_may_abort {
         c.icmp_may_abort = v;
     }
+    if let Some(v) = settings.rfc5961_rst {
+        c.rfc5961_rst = v;
+    }
+    if let Some(v) = settings.rfc5961_syn {
+        c.rfc5961_syn = v;
+    }
     c
 }
 
@@ -68,6 +74,9 @@ pub struct EngineStack {
     /// Connection handles given to the application (connect, accept) and
     /// not closed yet.
     app: Vec<SocketHandle>,
+    /// Local ports of connections the application closed (they may live on
+    /// in FIN-WAIT or TIME-WAIT without a handle).
+    closed_ports: Vec<u16>,
 }
 
 impl std::fmt::Debug for EngineStack {
@@ -83,6 +92,7 @@ impl EngineStack {
             ep: Endpoint::with_seed(config_for(settings), SEED),
             settings: settings.clone(),
             app: Vec::new(),
+            closed_ports: Vec::new(),
         })
     }
 
@@ -112,6 +122,22 @@ fn socket_errno(e: SocketError) -> Errno {
     }
 }
 
+fn engine_state(s: TcpState) -> State {
+    match s {
+        TcpState::Closed => State::Closed,
+        TcpState::Listen => State::Listen,
+        TcpState::SynSent => State::SynSent,
+        TcpState::SynReceived => State::SynReceived,
+        TcpState::Established => State::Established,
+        TcpState::FinWait1 => State::FinWait1,
+        TcpState::FinWait2 => State::FinWait2,
+        TcpState::CloseWait => State::CloseWait,
+        TcpState::Closing => State::Closing,
+        TcpState::LastAck => State::LastAck,
+        TcpState::TimeWait => State::TimeWait,
+    }
+}
+
 fn state(s: State) -> TcpState {
     match s {
         State::Closed => TcpState::Closed,
@@ -132,41 +158,11 @@ impl Stack for EngineStack {
     type Handle = SocketHandle;
 
     fn update_settings(&mut self, settings: &Settings) -> Result<(), String> {
-        let changed: Vec<&str> = [
-            (
-                "window_scaling",
-                settings.window_scaling != self.settings.window_scaling,
-            ),
-            (
-                "timestamps",
-                settings.timestamps != self.settings.timestamps,
-            ),
-            ("sack", settings.sack != self.settings.sack),
-            ("recv_buf", settings.recv_buf != self.settings.recv_buf),
-            ("send_buf", settings.send_buf != self.settings.send_buf),
-            (
-                "rto_initial",
-                settings.rto_initial != self.settings.rto_initial,
-            ),
-            ("rto_min", settings.rto_min != self.settings.rto_min),
-            (
-                "icmp_may_abort",
-                settings.icmp_may_abort != self.settings.icmp_may_abort,
-            ),
-            ("mss", settings.mss != self.settings.mss),
-        ]
-        .into_iter()
-        .filter_map(|(name, changed)| changed.then_some(name))
-        .collect();
-        // connect_timeout is applied per connection by the shim.
-        if changed.is_empty() {
-            self.settings = settings.clone();
-            return Ok(());
-        }
-        Err(format!(
-            "tcp-core's Config is fixed at Endpoint::new; cannot change {}",
-            changed.join(", ")
-        ))
+        // The new configuration applies from the next event on, as a sysctl
+        // write does in FreeBSD.
+        self.ep.set_config(config_for(settings));
+        self.settings = settings.clone();
+        Ok(())
     }
 
     fn handle_segment(&mut self, now: Micros, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
@@ -287,6 +283,11 @@ impl Stack for EngineStack {
     }
 
     fn close(&mut self, now: Micros, h: SocketHandle) -> Result<(), Errno> {
+        if let Ok(a) = self.ep.local_addr(h) {
+            if self.app.contains(&h) && !self.closed_ports.contains(&a.port()) {
+                self.closed_ports.push(a.port());
+            }
+        }
         let r = self.ep.close(at(now), h).map_err(socket_errno);
         self.app.retain(|&a| a != h);
         self.drain_events();
@@ -294,6 +295,11 @@ impl Stack for EngineStack {
     }
 
     fn drop_connection(&mut self, now: Micros, h: SocketHandle) -> Result<(), Errno> {
+        if let Ok(a) = self.ep.local_addr(h) {
+            if self.app.contains(&h) && !self.closed_ports.contains(&a.port()) {
+                self.closed_ports.push(a.port());
+            }
+        }
         let r = self.ep.abort(at(now), h).map_err(socket_errno);
         self.app.retain(|&a| a != h);
         self.drain_events();
@@ -328,26 +334,23 @@ impl Stack for EngineStack {
     }
 
     fn count_in_state(&self, want: TcpState, port: Option<u16>) -> Option<usize> {
-        // Exact only while every connection the engine holds is one the
-        // application has a handle to; connections owned by a listener (SYN
-        // queue) or orphaned by close would need an engine census.
-        let live: Vec<SocketHandle> = self
-            .app
-            .iter()
-            .copied()
-            .filter(|&h| self.ep.state(h).is_ok())
-            .collect();
-        if live.len() != self.ep.connection_count() {
+        let all = self.ep.count_in_state(engine_state(want));
+        let Some(port) = port else {
+            return Some(all);
+        };
+        // The census has no port filter. Connections the application holds
+        // are filtered here; the others are on a listener's port (SYN queue)
+        // or orphaned by close, whose port only `closed_ports` knows.
+        if self.closed_ports.iter().any(|&p| p != port) {
             return None;
         }
-        Some(
-            live.iter()
-                .filter(|&&h| self.ep.state(h).ok().map(state) == Some(want))
-                .filter(|&&h| {
-                    port.map_or(true, |p| self.ep.local_addr(h).is_ok_and(|a| a.port() == p))
-                })
-                .count(),
-        )
+        let elsewhere = self
+            .app
+            .iter()
+            .filter(|&&h| self.ep.state(h).ok().map(state) == Some(want))
+            .filter(|&&h| self.ep.local_addr(h).is_ok_and(|a| a.port() != port))
+            .count();
+        Some(all - elsewhere.min(all))
     }
 
     fn connections_in_state(&self, want: TcpState) -> Vec<SocketHandle> {

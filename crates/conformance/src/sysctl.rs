@@ -40,6 +40,10 @@ pub struct Settings {
     pub connect_timeout: Option<Duration>,
     /// The MSS we announce, from `--mtu` (MTU - 40 for IPv4).
     pub mss: Option<u16>,
+    /// RFC 5961 section 3 RST handling (`net.inet.tcp.insecure_rst=0`).
+    pub rfc5961_rst: Option<bool>,
+    /// RFC 5961 section 4 SYN handling (`net.inet.tcp.insecure_syn=0`).
+    pub rfc5961_syn: Option<bool>,
 }
 
 impl Default for Settings {
@@ -55,6 +59,8 @@ impl Default for Settings {
             icmp_may_abort: None,
             connect_timeout: None,
             mss: None,
+            rfc5961_rst: None,
+            rfc5961_syn: None,
         }
     }
 }
@@ -89,8 +95,8 @@ pub const SYSCTLS: &[SysctlDoc] = &[
     SysctlDoc { name: "net.inet.tcp.rexmit_slop", mapping: "ms FreeBSD adds to every RTO, making it the effective RTO floor: Config.rto_min (RFC 6298 2.4)" },
     SysctlDoc { name: "net.inet.tcp.icmp_may_rst", mapping: "ICMP hard errors may abort a connection in SYN-SENT (RFC 5927 4.1): Config.icmp_may_abort" },
     SysctlDoc { name: "net.inet.tcp.keepinit", mapping: "ms after which an unfinished open fails: the connection's user timeout, set after connect (RFC 9293 3.9.1 USER TIMEOUT)" },
-    SysctlDoc { name: "net.inet.tcp.insecure_rst", mapping: "0 = RFC 5961 section 3 (RST challenge ACK), which tcp-core always does: no-op; 1 (accept any in-window RST) is unsupported" },
-    SysctlDoc { name: "net.inet.tcp.insecure_syn", mapping: "0 = RFC 5961 section 4 (SYN challenge ACK), which tcp-core always does: no-op; 1 (RFC 793 RST on in-window SYN) is unsupported" },
+    SysctlDoc { name: "net.inet.tcp.insecure_rst", mapping: "0 = RFC 5961 section 3 (a RST not at RCV.NXT gets a challenge ACK), 1 = RFC 793 (any in-window RST resets): Config.rfc5961_rst = (value == 0)" },
+    SysctlDoc { name: "net.inet.tcp.insecure_syn", mapping: "0 = RFC 5961 section 4 (a SYN in a synchronized state gets a challenge ACK), 1 = RFC 793 (an in-window SYN resets): Config.rfc5961_syn = (value == 0)" },
     SysctlDoc { name: "net.inet.tcp.drop_synfin", mapping: "0 = process SYN+FIN like any SYN (RFC 9293 has no special case): no-op; 1 (drop them) is unsupported" },
     SysctlDoc { name: "net.inet.tcp.blackhole", mapping: "0 = answer segments for closed ports with RST (RFC 9293 3.10.7.1), as tcp-core does: no-op; other values unsupported" },
     SysctlDoc { name: "net.inet.tcp.ecn.enable", mapping: "tcp-core has no ECN (RFC 3168): 0 (off) and 2 (FreeBSD: never request ECN, only answer it) are no-ops, so our SYNs match; scripts that need ECN answered fail on the segment check; 1 (request ECN) is unsupported" },
@@ -171,18 +177,14 @@ fn apply_inner(s: &mut Settings, name: &str, value: &str) -> Result<SysctlEffect
             s.connect_timeout = Some(Duration::from_millis(parse_u64(name, value)?));
             SysctlEffect::Mapped
         }
-        "net.inet.tcp.insecure_rst" => only(
-            name,
-            value,
-            "0",
-            "tcp-core always applies RFC 5961 section 3",
-        ),
-        "net.inet.tcp.insecure_syn" => only(
-            name,
-            value,
-            "0",
-            "tcp-core always applies RFC 5961 section 4",
-        ),
+        "net.inet.tcp.insecure_rst" => {
+            s.rfc5961_rst = Some(!parse_bool(name, value)?);
+            SysctlEffect::Mapped
+        }
+        "net.inet.tcp.insecure_syn" => {
+            s.rfc5961_syn = Some(!parse_bool(name, value)?);
+            SysctlEffect::Mapped
+        }
         "net.inet.tcp.drop_synfin" => only(name, value, "0", "tcp-core has no SYN+FIN filter"),
         "net.inet.tcp.blackhole" => only(
             name,
@@ -237,10 +239,9 @@ mod tests {
             ("net.inet.tcp.rexmit_slop", "200", true),
             ("net.inet.tcp.icmp_may_rst", "0", true),
             ("net.inet.tcp.keepinit", "75000", true),
-            ("net.inet.tcp.insecure_rst", "0", true),
-            ("net.inet.tcp.insecure_rst", "1", false),
             ("net.inet.tcp.insecure_syn", "0", true),
-            ("net.inet.tcp.insecure_syn", "1", false),
+            ("net.inet.tcp.insecure_rst", "1", true),
+            ("net.inet.tcp.insecure_rst", "2", false),
             ("net.inet.tcp.drop_synfin", "1", false),
             ("net.inet.tcp.ecn.enable", "2", true),
             ("net.inet.tcp.ecn.enable", "1", false),
@@ -264,6 +265,7 @@ mod tests {
         assert_eq!(s.rto_min, Some(Duration::from_millis(200)));
         assert_eq!(s.icmp_may_abort, Some(false));
         assert_eq!(s.connect_timeout, Some(Duration::from_secs(75)));
+        assert_eq!((s.rfc5961_rst, s.rfc5961_syn), (Some(false), Some(true)));
     }
 
     #[test]
