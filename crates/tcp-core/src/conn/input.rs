@@ -747,6 +747,7 @@ impl Conn {
         // Write first and record only what was written, so the assembler
         // never vouches for bytes that are not there (buffer storage is
         // reused between connections without clearing).
+        let had_ooo = !self.assembler.is_empty();
         let len = self.recv_buf.write_at(offset, payload);
         if len == 0 || self.assembler.insert(offset, len).is_err() {
             // Out-of-order queue full (bytes or holes): drop, the peer
@@ -761,9 +762,11 @@ impl Conn {
             self.rcv_nxt += n;
             sig.readable = true;
         }
-        if offset != 0 || ready > len {
+        if offset != 0 || had_ooo {
             // Out of order (a duplicate ACK with SACK blocks, RFC 5681
-            // section 4.2, MAY-13), or a hole filled: ACK at once.
+            // section 4.2, MAY-13), or all or part of a gap filled ("an
+            // immediate ACK SHOULD be generated when the incoming segment
+            // fills in all or part of a gap"): ACK at once.
             self.ack_now();
         } else {
             self.ack.pending_bytes += ready;

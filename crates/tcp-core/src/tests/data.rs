@@ -484,3 +484,19 @@ fn control_segments_leave_before_data_segments() {
     assert_eq!(out[0].dst_port, 1001);
     assert!(out[1..].iter().all(|o| !o.control));
 }
+
+#[test]
+fn partial_gap_fill_is_acked_at_once_rfc5681_4_2() {
+    let mut e = established();
+    e.b.send(TcpRepr {
+        seq: e.peer_nxt + 3000,
+        payload: &[1; 1000],
+        ..e.seg()
+    });
+    let out = e.b.send(TcpRepr {
+        payload: &[1; 1000],
+        ..e.seg()
+    });
+    assert_eq!(out.len(), 1, "partial fill ACKed at once");
+    assert_eq!(out[0].ack, e.peer_nxt + 1000);
+}
