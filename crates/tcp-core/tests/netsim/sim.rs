@@ -159,13 +159,13 @@ impl Link {
             self.stats.queue_drops += 1;
             return;
         }
-        let tx = if cfg.bandwidth_bps == 0 {
-            Duration::ZERO
-        } else {
-            // IP header included in what the wire carries.
-            let bits = (pkt.bytes.len() as u64 + 20) * 8;
-            Duration::from_nanos(bits * 1_000_000_000 / cfg.bandwidth_bps)
-        };
+        // IP header included in what the wire carries; 0 bit/s: no limit.
+        let bits = (pkt.bytes.len() as u64 + 20) * 8;
+        let tx = Duration::from_nanos(
+            (bits * 1_000_000_000)
+                .checked_div(cfg.bandwidth_bps)
+                .unwrap_or(0),
+        );
         self.busy_until = start + tx;
         let mut arrival = self.busy_until + cfg.delay + random_up_to(rng, cfg.jitter);
         if cfg.reorder > 0.0 && rng.gen_bool(cfg.reorder) {
