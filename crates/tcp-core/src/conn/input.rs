@@ -392,12 +392,9 @@ impl Conn {
             // RFC 793: a SYN in the window is an error: reset the
             // connection (and tell the peer); outside it, an ordinary ACK.
             if self.acceptable(seg) {
-                let error = match self.state {
-                    State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                        Some(ConnError::Reset)
-                    }
-                    _ => None,
-                };
+                // "the user should also receive an unsolicited general
+                // 'connection reset' signal" (RFC 793, any synchronized state).
+                let error = Some(ConnError::Reset);
                 self.rst_due = true;
                 self.error = self.error.or(error);
                 sig.error = error;
