@@ -66,8 +66,9 @@ pub struct Config {
     /// Upper bound of the RTO (RFC 6298 section 2.5 allows >= 60 s).
     pub rto_max: Duration,
     /// SYN (and SYN-ACK) retransmissions before the open fails with
-    /// `TimedOut` (MUST-22, MUST-23). Default 6: about 127 s with a 1 s initial
-    /// RTO, close to the 3 minutes RFC 9293 asks for.
+    /// `TimedOut` (MUST-22). Default 7: 1+2+4+8+16+32+60 s of retransmissions
+    /// plus a last 60 s wait with the default RTOs, just over the 3 minutes
+    /// MUST-23 asks for.
     pub syn_retries: u32,
     /// Retransmissions after which the stack would give "negative advice" to IP
     /// (R1, MUST-20, SHLD-10: 3). Reported through [`ConnInfo`](crate::ConnInfo).
@@ -140,7 +141,7 @@ impl Default for Config {
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_secs(1),
             rto_max: Duration::from_secs(60),
-            syn_retries: 6,
+            syn_retries: 7,
             r1: 3,
             r2: 15,
             user_timeout: None,

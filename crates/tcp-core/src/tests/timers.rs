@@ -273,3 +273,12 @@ fn keepalive_enabled_late_probes_once_not_all_at_once() {
     let out = e.b.advance(Duration::from_secs(59));
     assert!(out.is_empty());
 }
+
+#[test]
+fn default_syn_retries_last_at_least_three_minutes_must_23() {
+    let (mut b, h, _iss) = syn_sent(Config::default());
+    b.advance(Duration::from_secs(179));
+    assert_eq!(b.state(h), State::SynSent);
+    b.advance(Duration::from_secs(10));
+    assert_eq!(b.state(h), State::Closed);
+}
