@@ -105,6 +105,12 @@ impl Ports {
         self.get(port) == PortUse::default()
     }
 
+    /// No port is held or closing (tests).
+    #[cfg(test)]
+    pub fn all_free(&self) -> bool {
+        self.table.iter().all(|u| *u == PortUse::default())
+    }
+
     pub fn acquire(&mut self, hold: PortHold) {
         let u = &mut self.table[usize::from(hold.port)];
         u.holders += 1;

@@ -251,6 +251,12 @@ impl SocketTable {
         self.open
     }
 
+    /// No port is held by a socket or a closing connection (tests).
+    #[cfg(test)]
+    pub(crate) fn ports_all_free(&self) -> bool {
+        self.ports.all_free()
+    }
+
     /// The engine handle behind a connection or listener descriptor (for
     /// [`Endpoint::info`] and statistics).
     pub fn handle(&self, fd: Fd) -> Result<SocketHandle, Errno> {
@@ -327,8 +333,10 @@ impl SocketTable {
     /// allocation: the dirty list has room for every descriptor.
     pub fn drain_changes(&mut self, mut f: impl FnMut(Fd, Readiness, Readiness)) {
         self.pump_events();
-        let mut dirty = core::mem::take(&mut self.dirty);
-        for &fd in &dirty {
+        // Index loop: descriptors marked while reporting are reported too.
+        let mut i = 0;
+        while let Some(&fd) = self.dirty.get(i) {
+            i += 1;
             let Some(slot) = self.slots.get_mut(fd as usize) else {
                 continue;
             };
@@ -341,8 +349,7 @@ impl SocketTable {
                 f(Fd(fd), level, wake);
             }
         }
-        dirty.clear();
-        self.dirty = dirty;
+        self.dirty.clear();
     }
 
     /// Take the engine's events into the descriptors' state.
@@ -881,14 +888,19 @@ impl SocketTable {
     /// its port hold into an orphan until the engine releases it.
     fn release_conn(&mut self, fd: Fd, c: ConnFd, abort: bool) {
         let now = self.now;
-        let _ = if abort {
+        let closed = if abort {
             self.ep.abort(now, c.handle)
         } else {
             self.ep.close(now, c.handle)
         };
         self.ports.release(c.hold);
-        self.ports.add_orphan(c.hold.port);
-        self.set_owner(c.handle, Owner::Orphan(c.hold.port));
+        if closed.is_ok() {
+            // The engine reports `Closed` when it releases the connection.
+            self.ports.add_orphan(c.hold.port);
+            self.set_owner(c.handle, Owner::Orphan(c.hold.port));
+        } else {
+            self.set_owner(c.handle, Owner::Nobody);
+        }
         let _ = fd;
     }
 
@@ -932,9 +944,10 @@ impl SocketTable {
                 ..
             } => {
                 if let Some(h) = ahead {
-                    let _ = self.ep.abort(now, h);
-                    self.ports.add_orphan(hold.port);
-                    self.set_owner(h, Owner::Orphan(hold.port));
+                    if self.ep.abort(now, h).is_ok() {
+                        self.ports.add_orphan(hold.port);
+                        self.set_owner(h, Owner::Orphan(hold.port));
+                    }
                 }
                 let _ = self.ep.close(now, handle);
                 self.set_owner(handle, Owner::Nobody);
@@ -1477,10 +1490,14 @@ impl SocketTable {
                 hup: true,
                 ..Readiness::EMPTY
             },
-            Kind::Listener { ahead, .. } => Readiness {
-                readable: ahead.is_some(),
-                ..Readiness::EMPTY
-            },
+            Kind::Listener { .. } => {
+                self.fill_ahead(fd.0);
+                let ahead = matches!(self.sock(fd)?.kind, Kind::Listener { ahead: Some(_), .. });
+                Readiness {
+                    readable: ahead,
+                    ..Readiness::EMPTY
+                }
+            }
             Kind::Conn(_) => {
                 self.sync_error(fd.0);
                 let Some(c) = self.conn_mut(fd).map(|c| *c) else {
