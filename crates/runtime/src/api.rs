@@ -1,0 +1,352 @@
+//! Application calls as values: what crosses the mailbox in threaded mode
+//! and what the application thread executes itself in run-to-completion
+//! mode. [`execute`] runs one call on a core's stack without blocking; a
+//! call that must wait (a blocking `accept`, `read`, `write`, `connect` or an
+//! `epoll_wait` with a timeout) comes back as [`Outcome::Block`] and is
+//! retried after the stack made progress.
+
+use crate::stack::CoreStack;
+use crate::stats::CoreStats;
+use epoll_events::{CtlOp, Event};
+use socket_api::{Errno, Fd, MsgFlags, Shutdown, SockOpt, SockOptName};
+use std::io;
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+/// The error of a runtime API call: a socket errno, an epoll error, or the
+/// context's stack having stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A socket call failed (the errno Linux returns in the same case).
+    #[error("{0}")]
+    Socket(#[from] Errno),
+    /// An epoll call failed.
+    #[error("epoll: {0}")]
+    Epoll(#[from] epoll_events::Error),
+    /// The runtime was shut down; the context no longer has a stack.
+    #[error("the context's stack has stopped")]
+    Stopped,
+}
+
+impl Error {
+    /// The Linux errno of this error.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Socket(e) => e.errno(),
+            Error::Epoll(e) => e.errno(),
+            // ESHUTDOWN
+            Error::Stopped => 108,
+        }
+    }
+
+    /// The socket errno, if this is a socket error.
+    pub fn socket_errno(&self) -> Option<Errno> {
+        match self {
+            Error::Socket(e) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            Error::Socket(e) => e.into(),
+            other => io::Error::from_raw_os_error(other.errno()),
+        }
+    }
+}
+
+/// One application call.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Socket {
+        nonblocking: bool,
+    },
+    Bind(Fd, SocketAddrV4),
+    Listen(Fd, i32),
+    Accept(Fd),
+    Connect(Fd, SocketAddrV4),
+    /// A blocking connect waiting for its handshake.
+    ConnectWait(Fd),
+    Recv {
+        fd: Fd,
+        buf: Vec<u8>,
+        len: usize,
+        flags: MsgFlags,
+    },
+    Send {
+        fd: Fd,
+        buf: Vec<u8>,
+        flags: MsgFlags,
+    },
+    Shutdown(Fd, Shutdown),
+    Close(Fd),
+    Abort(Fd),
+    SockName(Fd),
+    PeerName(Fd),
+    SetOpt(Fd, SockOpt),
+    GetOpt(Fd, SockOptName),
+    FionRead(Fd),
+    SetNonblocking(Fd, bool),
+    IsNonblocking(Fd),
+    EpollCreate,
+    EpollCtl {
+        ep: Fd,
+        op: CtlOp,
+        fd: Fd,
+        event: Event,
+    },
+    EpollWait {
+        ep: Fd,
+        events: Vec<Event>,
+        max: usize,
+        /// `None`: wait forever.
+        deadline: Option<Instant>,
+    },
+    Stats,
+}
+
+/// The answer to an [`Op`].
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Unit(Result<(), Error>),
+    Fd(Result<Fd, Error>),
+    Accepted(Result<(Fd, SocketAddrV4), Error>),
+    /// Bytes moved, and the buffer handed back for reuse.
+    Data(Result<usize, Error>, Vec<u8>),
+    Addr(Result<SocketAddrV4, Error>),
+    Opt(Result<SockOpt, Error>),
+    Size(Result<usize, Error>),
+    Bool(Result<bool, Error>),
+    Events(Result<usize, Error>, Vec<Event>),
+    Stats(CoreStats),
+}
+
+/// What [`execute`] did.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Done(Reply),
+    /// Not ready: retry this op after progress, or give up at the deadline.
+    Block(Op, Option<Instant>),
+}
+
+fn blocking(stack: &CoreStack, fd: Fd, flags: MsgFlags) -> bool {
+    !flags.dontwait() && matches!(stack.sockets.is_nonblocking(fd), Ok(false))
+}
+
+fn open_in_epoll(stack: &mut CoreStack, fd: Fd) {
+    let level = stack
+        .sockets
+        .readiness(fd)
+        .unwrap_or(socket_api::Readiness::EMPTY);
+    let _ = stack.epoll.open_fd(
+        epoll_events::Fd(fd.0),
+        epoll_events::Events::from_bits_truncate(level.bits()),
+    );
+}
+
+/// Runs `op` on `stack` without blocking.
+pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
+    stack.stats.calls += 1;
+    let s = &mut stack.sockets;
+    let done = |r| Outcome::Done(r);
+    match op {
+        Op::Socket { nonblocking } => {
+            let ty = socket_api::options::SOCK_STREAM
+                | if nonblocking {
+                    socket_api::options::SOCK_NONBLOCK
+                } else {
+                    0
+                };
+            let r = s.socket(socket_api::options::AF_INET, ty, 0);
+            if let Ok(fd) = r {
+                open_in_epoll(stack, fd);
+            }
+            done(Reply::Fd(r.map_err(Error::from)))
+        }
+        Op::Bind(fd, a) => done(Reply::Unit(s.bind(fd, a).map_err(Error::from))),
+        Op::Listen(fd, b) => done(Reply::Unit(s.listen(fd, b).map_err(Error::from))),
+        Op::Accept(fd) => match s.accept(fd) {
+            Err(Errno::EAGAIN) if blocking(stack, fd, MsgFlags::NONE) => {
+                Outcome::Block(Op::Accept(fd), None)
+            }
+            r => {
+                if let Ok((nfd, _)) = r {
+                    open_in_epoll(stack, nfd);
+                }
+                done(Reply::Accepted(r.map_err(Error::from)))
+            }
+        },
+        Op::Connect(fd, remote) => match s.connect(fd, remote) {
+            Err(Errno::EINPROGRESS) if blocking(stack, fd, MsgFlags::NONE) => {
+                Outcome::Block(Op::ConnectWait(fd), None)
+            }
+            r => done(Reply::Unit(r.map_err(Error::from))),
+        },
+        Op::ConnectWait(fd) => {
+            let level = match s.readiness(fd) {
+                Ok(l) => l,
+                Err(e) => return done(Reply::Unit(Err(e.into()))),
+            };
+            if !(level.writable || level.err || level.hup) {
+                return Outcome::Block(Op::ConnectWait(fd), None);
+            }
+            let r = match s.getsockopt(fd, SockOptName::Error) {
+                Ok(SockOpt::Error(Some(e))) => Err(Error::Socket(e)),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            done(Reply::Unit(r))
+        }
+        Op::Recv {
+            fd,
+            mut buf,
+            len,
+            flags,
+        } => {
+            buf.clear();
+            buf.resize(len, 0);
+            match s.recv(fd, &mut buf, flags) {
+                Err(Errno::EAGAIN) if blocking(stack, fd, flags) => Outcome::Block(
+                    Op::Recv {
+                        fd,
+                        buf,
+                        len,
+                        flags,
+                    },
+                    None,
+                ),
+                r => {
+                    buf.truncate(*r.as_ref().unwrap_or(&0));
+                    done(Reply::Data(r.map_err(Error::from), buf))
+                }
+            }
+        }
+        Op::Send { fd, buf, flags } => match s.send(fd, &buf, flags) {
+            Err(Errno::EAGAIN) if blocking(stack, fd, flags) => {
+                Outcome::Block(Op::Send { fd, buf, flags }, None)
+            }
+            r => done(Reply::Data(r.map_err(Error::from), buf)),
+        },
+        Op::Shutdown(fd, how) => done(Reply::Unit(s.shutdown(fd, how).map_err(Error::from))),
+        Op::Close(fd) => {
+            if let Some(ep) = stack.epoll_fds.remove(&fd.0) {
+                let r = stack.epoll.epoll_close(ep).map_err(Error::from);
+                let _ = stack.sockets.release_fd(fd);
+                return done(Reply::Unit(r));
+            }
+            let r = s.close(fd).map_err(Error::from);
+            if r.is_ok() {
+                let _ = stack.epoll.close_fd(epoll_events::Fd(fd.0));
+            }
+            done(Reply::Unit(r))
+        }
+        Op::Abort(fd) => {
+            let r = s.abort(fd).map_err(Error::from);
+            if r.is_ok() {
+                let _ = stack.epoll.close_fd(epoll_events::Fd(fd.0));
+            }
+            done(Reply::Unit(r))
+        }
+        Op::SockName(fd) => done(Reply::Addr(s.getsockname(fd).map_err(Error::from))),
+        Op::PeerName(fd) => done(Reply::Addr(s.getpeername(fd).map_err(Error::from))),
+        Op::SetOpt(fd, o) => done(Reply::Unit(s.setsockopt(fd, o).map_err(Error::from))),
+        Op::GetOpt(fd, n) => done(Reply::Opt(s.getsockopt(fd, n).map_err(Error::from))),
+        Op::FionRead(fd) => done(Reply::Size(s.fionread(fd).map_err(Error::from))),
+        Op::SetNonblocking(fd, nb) => {
+            done(Reply::Unit(s.set_nonblocking(fd, nb).map_err(Error::from)))
+        }
+        Op::IsNonblocking(fd) => done(Reply::Bool(s.is_nonblocking(fd).map_err(Error::from))),
+        Op::EpollCreate => {
+            let fd = match s.reserve_fd() {
+                Ok(fd) => fd,
+                Err(e) => return done(Reply::Fd(Err(e.into()))),
+            };
+            match stack.epoll.epoll_create() {
+                Ok(ep) => {
+                    stack.epoll_fds.insert(fd.0, ep);
+                    done(Reply::Fd(Ok(fd)))
+                }
+                Err(e) => {
+                    let _ = stack.sockets.release_fd(fd);
+                    done(Reply::Fd(Err(e.into())))
+                }
+            }
+        }
+        Op::EpollCtl { ep, op, fd, event } => {
+            let Some(&id) = stack.epoll_fds.get(&ep.0) else {
+                return done(Reply::Unit(Err(Errno::EBADF.into())));
+            };
+            if stack.epoll_fds.contains_key(&fd.0) {
+                // Nested epoll instances are not supported.
+                return done(Reply::Unit(Err(Errno::EINVAL.into())));
+            }
+            let r = stack
+                .epoll
+                .epoll_ctl(id, op, epoll_events::Fd(fd.0), event)
+                .map_err(Error::from);
+            done(Reply::Unit(r))
+        }
+        Op::EpollWait {
+            ep,
+            mut events,
+            max,
+            deadline,
+        } => {
+            let Some(&id) = stack.epoll_fds.get(&ep.0) else {
+                return done(Reply::Events(Err(Errno::EBADF.into()), events));
+            };
+            if max == 0 {
+                return done(Reply::Events(Err(Errno::EINVAL.into()), events));
+            }
+            events.clear();
+            events.resize(max, Event::default());
+            match stack.epoll.epoll_wait(id, &mut events) {
+                Ok(0) if deadline.map_or(true, |d| Instant::now() < d) => Outcome::Block(
+                    Op::EpollWait {
+                        ep,
+                        events,
+                        max,
+                        deadline,
+                    },
+                    deadline,
+                ),
+                Ok(n) => {
+                    events.truncate(n);
+                    done(Reply::Events(Ok(n), events))
+                }
+                Err(e) => done(Reply::Events(Err(e.into()), events)),
+            }
+        }
+        Op::Stats => done(Reply::Stats(stack.stats())),
+    }
+}
+
+/// The reply an op gets when its deadline passes while blocked.
+pub(crate) fn expire(op: Op) -> Reply {
+    match op {
+        Op::EpollWait { mut events, .. } => {
+            events.clear();
+            Reply::Events(Ok(0), events)
+        }
+        Op::Recv { mut buf, .. } => {
+            buf.clear();
+            Reply::Data(Err(Errno::EAGAIN.into()), buf)
+        }
+        Op::Send { buf, .. } => Reply::Data(Err(Errno::EAGAIN.into()), buf),
+        Op::Accept(_) => Reply::Accepted(Err(Errno::EAGAIN.into())),
+        _ => Reply::Unit(Err(Errno::EAGAIN.into())),
+    }
+}
+
+/// The reply an op gets when the stack stops while it is pending.
+pub(crate) fn stopped(op: Op) -> Reply {
+    match op {
+        Op::EpollWait { events, .. } => Reply::Events(Err(Error::Stopped), events),
+        Op::Recv { buf, .. } | Op::Send { buf, .. } => Reply::Data(Err(Error::Stopped), buf),
+        Op::Accept(_) => Reply::Accepted(Err(Error::Stopped)),
+        Op::Socket { .. } | Op::EpollCreate => Reply::Fd(Err(Error::Stopped)),
+        _ => Reply::Unit(Err(Error::Stopped)),
+    }
+}

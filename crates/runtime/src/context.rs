@@ -1,0 +1,660 @@
+//! Start-up (mTCP's `mtcp_init` and `mtcp_create_context`), the per-core
+//! [`Context`] handle with mTCP's call names, and the stack thread loop.
+
+use crate::affinity::ForwardLink;
+use crate::api::{self, Error, Op, Outcome, Reply};
+use crate::config::{Backend, RuntimeConfig, ThreadMode, XdpAttach};
+use crate::mailbox::Mailbox;
+use crate::queue::AnyQueue;
+use crate::stack::{CoreLinks, CoreStack, StackError};
+use crate::stats::CoreStats;
+use epoll_events::{CtlOp, Event, Events};
+use packet_io::{AttachMode, MemQueue, SteerConfig, Steering, XdpConfig};
+use socket_api::{Errno, Fd, MsgFlags, Shutdown, SockOpt, SockOptName};
+use std::cell::RefCell;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+/// Largest chunk one call carries across the mailbox; longer writes are
+/// split (each chunk one call).
+pub const MAX_CALL_BYTES: usize = 256 * 1024;
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Opening the AF_XDP queues failed.
+    #[error("opening AF_XDP queues: {0}")]
+    Xdp(#[from] packet_io::XdpError),
+    /// A core's stack could not be built.
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    /// The number of queues given does not match the cores configured.
+    #[error("{queues} queues for {cores} cores")]
+    QueueCount {
+        /// Queues given.
+        queues: usize,
+        /// Cores configured.
+        cores: usize,
+    },
+    /// A stack thread could not be spawned.
+    #[error("spawning a stack thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+type Mb = Mailbox<Op, Reply>;
+
+/// The running stacks: one thread per core in threaded mode (none in
+/// run-to-completion mode, where the contexts carry the stacks). Dropping
+/// it stops the stack threads.
+#[derive(Debug)]
+pub struct Runtime {
+    shutdown: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    mailboxes: Vec<Arc<Mb>>,
+    _steering: Option<Steering>,
+}
+
+impl Runtime {
+    /// Starts the configured backend: for `af_xdp`, opens one queue per core
+    /// on the interface (in the calling thread's network namespace) and
+    /// attaches the steering program. Returns one [`Context`] per core, in
+    /// the order of `stack.cores`. The `memory` backend needs its queues
+    /// from the caller: use [`Runtime::start_with_queues`].
+    pub fn start(config: RuntimeConfig) -> Result<(Runtime, Vec<Context>), StartError> {
+        config.validate()?;
+        if config.net.backend == Backend::Memory {
+            return Err(StartError::Config(crate::config::ConfigError::Invalid(
+                "the memory backend needs Runtime::start_with_queues".into(),
+            )));
+        }
+        let ids: Vec<u32> = match &config.net.queues {
+            Some(q) => q.clone(),
+            None => (0..config.core_count() as u32).collect(),
+        };
+        let xdp = XdpConfig {
+            frames: config.net.xdp_frames,
+            fill_target: config.net.xdp_frames / 2,
+            ring_size: (config.net.xdp_frames / 2).max(64),
+            batch: config.net.batch,
+            mode: match config.net.xdp_attach {
+                XdpAttach::NativeOrGeneric => AttachMode::NativeOrGeneric,
+                XdpAttach::Native => AttachMode::Native,
+                XdpAttach::Generic => AttachMode::Generic,
+            },
+            ..XdpConfig::default()
+        };
+        let (steering, queues) = packet_io::open_queues(
+            &config.net.interface,
+            Some(&ids),
+            &xdp,
+            &SteerConfig::tcp(config.net.address),
+        )?;
+        let queues = queues.into_iter().map(AnyQueue::Xdp).collect();
+        let (mut rt, ctxs) = Self::start_with_queues(config, queues)?;
+        rt._steering = Some(steering);
+        Ok((rt, ctxs))
+    }
+
+    /// Starts over in-memory queues, one per core (the memory backend).
+    pub fn start_memory(
+        config: RuntimeConfig,
+        queues: Vec<MemQueue>,
+    ) -> Result<(Runtime, Vec<Context>), StartError> {
+        Self::start_with_queues(config, queues.into_iter().map(AnyQueue::Memory).collect())
+    }
+
+    /// Starts over the given queues, one per core.
+    pub fn start_with_queues(
+        config: RuntimeConfig,
+        queues: Vec<AnyQueue>,
+    ) -> Result<(Runtime, Vec<Context>), StartError> {
+        config.validate()?;
+        let cores = config.core_count();
+        if queues.len() != cores {
+            return Err(StartError::QueueCount {
+                queues: queues.len(),
+                cores,
+            });
+        }
+        let epoch = Instant::now();
+        let seed = if config.stack.seed == 0 {
+            epoch.elapsed().as_nanos() as u64
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+        } else {
+            config.stack.seed
+        };
+        let mut stacks = Vec::with_capacity(cores);
+        for (core, q) in queues.into_iter().enumerate() {
+            stacks.push(CoreStack::new(&config, core, q, epoch, seed)?);
+        }
+        // Per-pair forwarding links: links[from][to].
+        let links: Vec<Vec<Option<Arc<ForwardLink>>>> = (0..cores)
+            .map(|from| {
+                (0..cores)
+                    .map(|to| (from != to).then(|| ForwardLink::new(config.stack.forward_queue)))
+                    .collect()
+            })
+            .collect();
+        let wakers: Vec<_> = stacks.iter().map(|s| s.waker()).collect();
+        for (core, stack) in stacks.iter_mut().enumerate() {
+            stack.set_links(CoreLinks {
+                inbound: (0..cores).map(|from| links[from][core].clone()).collect(),
+                outbound: links[core].clone(),
+                wakers: (0..cores)
+                    .map(|c| (c != core).then(|| wakers[c].clone()))
+                    .collect(),
+            });
+        }
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let mut rt = Runtime {
+            shutdown: Arc::clone(&shutdown),
+            threads: Vec::new(),
+            mailboxes: Vec::new(),
+            _steering: None,
+        };
+        let mut contexts = Vec::with_capacity(cores);
+        for (core, stack) in stacks.into_iter().enumerate() {
+            let cpu = config.stack.cores[core];
+            let pin = config.stack.pin;
+            match config.stack.mode {
+                ThreadMode::RunToCompletion => contexts.push(Context {
+                    core,
+                    cpu,
+                    pin,
+                    inner: RefCell::new(Inner::Direct(Box::new(stack))),
+                }),
+                ThreadMode::Threaded => {
+                    let mb = Arc::new(Mb::new(stack.waker()));
+                    let thread_mb = Arc::clone(&mb);
+                    let stop = Arc::clone(&shutdown);
+                    let handle = std::thread::Builder::new()
+                        .name(format!("mtcp-stack-{core}"))
+                        .spawn(move || {
+                            if pin {
+                                pin_to(cpu);
+                            }
+                            stack_thread(stack, &thread_mb, &stop);
+                        })
+                        .map_err(StartError::Spawn)?;
+                    rt.threads.push(handle);
+                    rt.mailboxes.push(Arc::clone(&mb));
+                    contexts.push(Context {
+                        core,
+                        cpu,
+                        pin,
+                        inner: RefCell::new(Inner::Threaded {
+                            mb,
+                            me: None,
+                            stopped: false,
+                        }),
+                    });
+                }
+            }
+        }
+        Ok((rt, contexts))
+    }
+
+    /// Stops the stack threads and waits for them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for mb in &self.mailboxes {
+            mb.wake_stack();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn pin_to(cpu: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+}
+
+/// The stack thread: the mTCP loop of one core.
+fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
+    let mut parked: Option<(Op, Option<Instant>)> = None;
+    loop {
+        if stop.load(Ordering::Acquire) {
+            if let Some((op, _)) = parked.take() {
+                mb.reply(api::stopped(op));
+            }
+            while let Some(op) = mb.take_call() {
+                mb.reply(api::stopped(op));
+            }
+            return;
+        }
+        let now = Instant::now();
+        // 1-2. receive a batch and run the engine over it; 3. expired timers
+        let mut work = stack.receive(now);
+        work |= stack.run_timers(now);
+        // 4. publish readiness to the epoll instances
+        stack.publish();
+        // 5. application calls: a parked call first, then new ones
+        if let Some((op, deadline)) = parked.take() {
+            if work || deadline.is_some_and(|d| now >= d) {
+                match api::execute(&mut stack, op) {
+                    Outcome::Done(r) => mb.reply(r),
+                    Outcome::Block(op, d) if d.is_some_and(|d| now >= d) => {
+                        mb.reply(api::expire(op))
+                    }
+                    Outcome::Block(op, d) => parked = Some((op, d)),
+                }
+            } else {
+                parked = Some((op, deadline));
+            }
+        }
+        while parked.is_none() {
+            let Some(op) = mb.take_call() else {
+                break;
+            };
+            work = true;
+            match api::execute(&mut stack, op) {
+                Outcome::Done(r) => mb.reply(r),
+                Outcome::Block(op, d) => parked = Some((op, d)),
+            }
+        }
+        stack.publish();
+        // 6. transmit (control segments first)
+        work |= stack.transmit(now);
+        stack.housekeeping(now);
+        if work || stack.has_forwarded() {
+            continue;
+        }
+        // 7. the select-style wait
+        if mb.stack_may_sleep() {
+            let until = parked.as_ref().and_then(|(_, d)| *d);
+            stack.wait(until);
+        }
+        mb.stack_awake();
+    }
+}
+
+enum Inner {
+    Threaded {
+        mb: Arc<Mb>,
+        me: Option<ThreadId>,
+        stopped: bool,
+    },
+    Direct(Box<CoreStack>),
+}
+
+/// One per-core context (mTCP's `mctx_t`): the application's handle on the
+/// stack of one core, with mTCP's call names. Calls take `&self`; a context
+/// belongs to one application thread at a time (it is `Send`, not `Sync`).
+///
+/// In threaded mode each call crosses to the core's stack thread and waits
+/// for the answer; in run-to-completion mode the call runs on the calling
+/// thread, which also drives the stack (every call runs a pass of the
+/// loop, and blocking calls poll and sleep in the stack's wait).
+pub struct Context {
+    core: usize,
+    cpu: usize,
+    pin: bool,
+    inner: RefCell<Inner>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("core", &self.core)
+            .field("cpu", &self.cpu)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! expect_reply {
+    ($r:expr, $pat:ident) => {
+        match $r {
+            Reply::$pat(v) => v,
+            _ => Err(Error::Stopped),
+        }
+    };
+}
+
+impl Context {
+    /// The core index of this context (0-based, order of `stack.cores`).
+    pub fn core(&self) -> usize {
+        self.core
+    }
+
+    /// The CPU this context runs on.
+    pub fn cpu(&self) -> usize {
+        self.cpu
+    }
+
+    /// Pins the calling thread to this context's CPU (mTCP pairs the
+    /// application thread with its stack thread on one core). A no-op
+    /// returning true when pinning is off in the configuration.
+    pub fn pin_current_thread(&self) -> bool {
+        !self.pin || pin_to(self.cpu)
+    }
+
+    fn call(&self, op: Op) -> Reply {
+        let mut inner = self.inner.borrow_mut();
+        match &mut *inner {
+            Inner::Threaded { mb, me, stopped } => {
+                if *stopped {
+                    return api::stopped(op);
+                }
+                if let Err(op) = mb.send_call(op) {
+                    return api::stopped(op);
+                }
+                let r = mb.wait_reply(me);
+                if matches!(
+                    r,
+                    Reply::Unit(Err(Error::Stopped))
+                        | Reply::Fd(Err(Error::Stopped))
+                        | Reply::Data(Err(Error::Stopped), _)
+                ) {
+                    *stopped = true;
+                }
+                r
+            }
+            Inner::Direct(stack) => {
+                let mut op = op;
+                loop {
+                    match api::execute(stack, op) {
+                        Outcome::Done(r) => {
+                            stack.cycle();
+                            return r;
+                        }
+                        Outcome::Block(o, deadline) => {
+                            if !stack.cycle() && !stack.has_forwarded() {
+                                if deadline.is_some_and(|d| Instant::now() >= d) {
+                                    return api::expire(o);
+                                }
+                                stack.wait(deadline);
+                            }
+                            op = o;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one pass of the stack loop (run-to-completion mode; a no-op in
+    /// threaded mode). Returns true when anything happened.
+    pub fn poll(&self) -> bool {
+        match &mut *self.inner.borrow_mut() {
+            Inner::Direct(stack) => stack.cycle(),
+            Inner::Threaded { .. } => false,
+        }
+    }
+
+    // ---- sockets ----
+
+    /// `mtcp_socket(AF_INET, SOCK_STREAM, 0)`: a blocking TCP socket.
+    pub fn socket(&self) -> Result<Fd, Error> {
+        expect_reply!(self.call(Op::Socket { nonblocking: false }), Fd)
+    }
+
+    /// A TCP socket in non-blocking mode (`SOCK_NONBLOCK`).
+    pub fn socket_nonblocking(&self) -> Result<Fd, Error> {
+        expect_reply!(self.call(Op::Socket { nonblocking: true }), Fd)
+    }
+
+    /// `mtcp_bind`.
+    pub fn bind(&self, fd: Fd, addr: SocketAddrV4) -> Result<(), Error> {
+        expect_reply!(self.call(Op::Bind(fd, addr)), Unit)
+    }
+
+    /// `mtcp_listen`.
+    pub fn listen(&self, fd: Fd, backlog: i32) -> Result<(), Error> {
+        expect_reply!(self.call(Op::Listen(fd, backlog)), Unit)
+    }
+
+    /// `mtcp_accept`: blocks on a blocking socket until a connection is ready.
+    pub fn accept(&self, fd: Fd) -> Result<(Fd, SocketAddrV4), Error> {
+        expect_reply!(self.call(Op::Accept(fd)), Accepted)
+    }
+
+    /// `mtcp_connect`: on a blocking socket, waits for the handshake and
+    /// returns its result; on a non-blocking one, `EINPROGRESS`.
+    pub fn connect(&self, fd: Fd, remote: SocketAddrV4) -> Result<(), Error> {
+        expect_reply!(self.call(Op::Connect(fd, remote)), Unit)
+    }
+
+    /// `mtcp_recv(fd, buf, flags)` (`MSG_PEEK`, `MSG_DONTWAIT`).
+    pub fn recv(&self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let len = buf.len().min(MAX_CALL_BYTES);
+        if let Inner::Direct(stack) = &mut *self.inner.borrow_mut() {
+            // No crossing: read straight into the caller's buffer.
+            loop {
+                match stack.sockets.recv(fd, &mut buf[..len], flags) {
+                    Err(Errno::EAGAIN)
+                        if !flags.dontwait()
+                            && matches!(stack.sockets.is_nonblocking(fd), Ok(false)) =>
+                    {
+                        if !stack.cycle() && !stack.has_forwarded() {
+                            stack.wait(None);
+                        }
+                    }
+                    r => {
+                        stack.cycle();
+                        return r.map_err(Error::from);
+                    }
+                }
+            }
+        }
+        match self.call(Op::Recv {
+            fd,
+            buf: Vec::with_capacity(len),
+            len,
+            flags,
+        }) {
+            Reply::Data(r, data) => {
+                let n = r?;
+                buf[..n].copy_from_slice(&data[..n]);
+                Ok(n)
+            }
+            _ => Err(Error::Stopped),
+        }
+    }
+
+    /// `mtcp_read`.
+    pub fn read(&self, fd: Fd, buf: &mut [u8]) -> Result<usize, Error> {
+        self.recv(fd, buf, MsgFlags::NONE)
+    }
+
+    /// `mtcp_readv`: fills the buffers in order.
+    pub fn readv(&self, fd: Fd, bufs: &mut [IoSliceMut<'_>]) -> Result<usize, Error> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut tmp = vec![0u8; total.min(MAX_CALL_BYTES)];
+        let n = self.read(fd, &mut tmp)?;
+        let mut off = 0;
+        for b in bufs.iter_mut() {
+            if off >= n {
+                break;
+            }
+            let k = b.len().min(n - off);
+            b[..k].copy_from_slice(&tmp[off..off + k]);
+            off += k;
+        }
+        Ok(n)
+    }
+
+    /// `mtcp_send(fd, buf, flags)`: on a blocking socket, waits until at
+    /// least part of `buf` is queued and returns how much (at most
+    /// [`MAX_CALL_BYTES`]); use [`write_all`](Self::write_all) for all of it.
+    pub fn send(&self, fd: Fd, buf: &[u8], flags: MsgFlags) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let len = buf.len().min(MAX_CALL_BYTES);
+        if let Inner::Direct(stack) = &mut *self.inner.borrow_mut() {
+            loop {
+                match stack.sockets.send(fd, &buf[..len], flags) {
+                    Err(Errno::EAGAIN)
+                        if !flags.dontwait()
+                            && matches!(stack.sockets.is_nonblocking(fd), Ok(false)) =>
+                    {
+                        if !stack.cycle() && !stack.has_forwarded() {
+                            stack.wait(None);
+                        }
+                    }
+                    r => {
+                        stack.cycle();
+                        return r.map_err(Error::from);
+                    }
+                }
+            }
+        }
+        match self.call(Op::Send {
+            fd,
+            buf: buf[..len].to_vec(),
+            flags,
+        }) {
+            Reply::Data(r, _) => r,
+            _ => Err(Error::Stopped),
+        }
+    }
+
+    /// `mtcp_write`.
+    pub fn write(&self, fd: Fd, buf: &[u8]) -> Result<usize, Error> {
+        self.send(fd, buf, MsgFlags::NONE)
+    }
+
+    /// Writes all of `buf` (blocking socket), looping over [`send`](Self::send).
+    pub fn write_all(&self, fd: Fd, mut buf: &[u8]) -> Result<(), Error> {
+        while !buf.is_empty() {
+            let n = self.write(fd, buf)?;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+
+    /// `mtcp_writev`: gathers the buffers and writes them as one call.
+    pub fn writev(&self, fd: Fd, bufs: &[IoSlice<'_>]) -> Result<usize, Error> {
+        let mut tmp = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
+        for b in bufs {
+            if tmp.len() >= MAX_CALL_BYTES {
+                break;
+            }
+            tmp.extend_from_slice(b);
+        }
+        self.write(fd, &tmp)
+    }
+
+    /// `mtcp_shutdown`.
+    pub fn shutdown(&self, fd: Fd, how: Shutdown) -> Result<(), Error> {
+        expect_reply!(self.call(Op::Shutdown(fd, how)), Unit)
+    }
+
+    /// `mtcp_close`: a socket or an epoll instance.
+    pub fn close(&self, fd: Fd) -> Result<(), Error> {
+        expect_reply!(self.call(Op::Close(fd)), Unit)
+    }
+
+    /// `mtcp_abort`: closes with a RST.
+    pub fn abort(&self, fd: Fd) -> Result<(), Error> {
+        expect_reply!(self.call(Op::Abort(fd)), Unit)
+    }
+
+    /// `mtcp_getsockname`.
+    pub fn getsockname(&self, fd: Fd) -> Result<SocketAddrV4, Error> {
+        expect_reply!(self.call(Op::SockName(fd)), Addr)
+    }
+
+    /// `mtcp_getpeername`.
+    pub fn getpeername(&self, fd: Fd) -> Result<SocketAddrV4, Error> {
+        expect_reply!(self.call(Op::PeerName(fd)), Addr)
+    }
+
+    /// `mtcp_setsockopt`.
+    pub fn setsockopt(&self, fd: Fd, opt: SockOpt) -> Result<(), Error> {
+        expect_reply!(self.call(Op::SetOpt(fd, opt)), Unit)
+    }
+
+    /// `mtcp_getsockopt`.
+    pub fn getsockopt(&self, fd: Fd, name: SockOptName) -> Result<SockOpt, Error> {
+        expect_reply!(self.call(Op::GetOpt(fd, name)), Opt)
+    }
+
+    /// `mtcp_socket_ioctl(fd, FIONREAD)`: bytes ready to read.
+    pub fn fionread(&self, fd: Fd) -> Result<usize, Error> {
+        expect_reply!(self.call(Op::FionRead(fd)), Size)
+    }
+
+    /// `mtcp_setsock_nonblock` (and back to blocking with `false`).
+    pub fn set_nonblocking(&self, fd: Fd, nonblocking: bool) -> Result<(), Error> {
+        expect_reply!(self.call(Op::SetNonblocking(fd, nonblocking)), Unit)
+    }
+
+    /// Whether `fd` is in non-blocking mode.
+    pub fn is_nonblocking(&self, fd: Fd) -> Result<bool, Error> {
+        expect_reply!(self.call(Op::IsNonblocking(fd)), Bool)
+    }
+
+    // ---- epoll ----
+
+    /// `mtcp_epoll_create`: an epoll instance, a descriptor in the socket space.
+    pub fn epoll_create(&self) -> Result<Fd, Error> {
+        expect_reply!(self.call(Op::EpollCreate), Fd)
+    }
+
+    /// `mtcp_epoll_ctl`.
+    pub fn epoll_ctl(&self, ep: Fd, op: CtlOp, fd: Fd, event: Event) -> Result<(), Error> {
+        expect_reply!(self.call(Op::EpollCtl { ep, op, fd, event }), Unit)
+    }
+
+    /// `mtcp_epoll_wait`: fills `events`, waiting up to `timeout` (`None`:
+    /// forever; zero: no wait). Returns how many were filled.
+    pub fn epoll_wait(
+        &self,
+        ep: Fd,
+        events: &mut [Event],
+        timeout: Option<Duration>,
+    ) -> Result<usize, Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        match self.call(Op::EpollWait {
+            ep,
+            events: Vec::with_capacity(events.len()),
+            max: events.len(),
+            deadline,
+        }) {
+            Reply::Events(r, got) => {
+                let n = r?;
+                events[..n].copy_from_slice(&got[..n]);
+                Ok(n)
+            }
+            _ => Err(Error::Stopped),
+        }
+    }
+
+    /// Registers `fd` with `ep` for `events` (shorthand for `epoll_ctl` ADD
+    /// with the descriptor as data).
+    pub fn epoll_add(&self, ep: Fd, fd: Fd, events: Events) -> Result<(), Error> {
+        self.epoll_ctl(ep, CtlOp::Add, fd, Event::new(events, u64::from(fd.0)))
+    }
+
+    /// This core's counters.
+    pub fn stats(&self) -> CoreStats {
+        match self.call(Op::Stats) {
+            Reply::Stats(s) => s,
+            _ => CoreStats::default(),
+        }
+    }
+}
