@@ -34,7 +34,7 @@ pub(crate) use timers::{TimerKind, TimerTable};
 
 /// Most SACK scoreboard ranges remembered per connection (RFC 2018 allows the
 /// receiver to report at most 4 per segment; we keep a few more).
-pub(crate) const SCOREBOARD_RANGES: usize = 6;
+pub(crate) const SCOREBOARD_RANGES: usize = 4;
 
 /// Who holds the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,37 @@ pub(crate) enum Owner {
     /// The application closed or aborted; the connection finishes on its own
     /// and is released when it reaches CLOSED.
     Orphan,
+}
+
+/// [`KeepAlive`] stored in 12 bytes (milliseconds; longer durations
+/// saturate at 49 days), to keep idle connections small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeepAliveMs {
+    idle_ms: u32,
+    interval_ms: u32,
+    pub count: u32,
+}
+
+impl From<KeepAlive> for KeepAliveMs {
+    fn from(ka: KeepAlive) -> Self {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        KeepAliveMs {
+            idle_ms: ms(ka.idle),
+            interval_ms: ms(ka.interval),
+            count: ka.count,
+        }
+    }
+}
+
+impl KeepAliveMs {
+    /// Idle time before the first probe.
+    pub fn idle(self) -> Duration {
+        Duration::from_millis(u64::from(self.idle_ms))
+    }
+    /// Time between probes.
+    pub fn interval(self) -> Duration {
+        Duration::from_millis(u64::from(self.interval_ms))
+    }
 }
 
 /// RFC 7323 timestamp state of a connection that negotiated timestamps.
@@ -191,7 +222,7 @@ pub(crate) struct Conn {
     pub error: Option<ConnError>,
     pub soft_error: Option<ConnError>,
     pub nodelay: bool,
-    pub keepalive: Option<KeepAlive>,
+    pub keepalive: Option<KeepAliveMs>,
     pub user_timeout: Option<Duration>,
     /// Event kinds queued on the endpoint and not yet polled (bit per kind).
     pub events_queued: u8,
@@ -282,7 +313,7 @@ impl Conn {
             error: None,
             soft_error: None,
             nodelay: cfg.nodelay,
-            keepalive: cfg.keepalive,
+            keepalive: cfg.keepalive.map(KeepAliveMs::from),
             user_timeout: cfg.user_timeout,
             events_queued: 0,
             tx_queued: false,
@@ -602,7 +633,7 @@ impl Conn {
             Some(ka) if self.state.is_synchronized() && self.state != State::TimeWait => {
                 if self.keepalives_unanswered == 0 {
                     self.timers
-                        .set(TimerKind::KeepAlive, self.last_recv + ka.idle);
+                        .set(TimerKind::KeepAlive, self.last_recv + ka.idle());
                 }
             }
             _ => self.timers.cancel(TimerKind::KeepAlive),

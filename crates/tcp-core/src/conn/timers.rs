@@ -213,7 +213,7 @@ impl Conn {
         }
         if self.snd_una != self.snd_max || self.unsent() > 0 {
             // Not idle: the retransmission machinery watches the peer.
-            self.timers.set(TimerKind::KeepAlive, now + ka.idle);
+            self.timers.set(TimerKind::KeepAlive, now + ka.idle());
             return;
         }
         if self.keepalives_unanswered >= ka.count {
@@ -223,6 +223,6 @@ impl Conn {
         }
         self.keepalives_unanswered += 1;
         self.keepalive_due = true;
-        self.timers.set(TimerKind::KeepAlive, now + ka.interval);
+        self.timers.set(TimerKind::KeepAlive, now + ka.interval());
     }
 }

@@ -409,7 +409,7 @@ impl Endpoint {
         keepalive: Option<KeepAlive>,
     ) -> Result<(), SocketError> {
         let conn = self.conn_for_setter(h)?;
-        conn.keepalive = keepalive;
+        conn.keepalive = keepalive.map(Into::into);
         conn.keepalives_unanswered = 0;
         conn.rearm_keepalive();
         self.after_change(h.index as usize);
