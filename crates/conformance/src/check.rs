@@ -6,11 +6,12 @@
 //!   the runner (inbound). Before we have sent a SYN, our ISN counts as 0
 //!   (absolute), which is what a RST for a closed port carries;
 //! - `ack` and SACK blocks are relative to the other side's ISN;
-//! - TS val of outbound segments is not compared (packetdrill compares it
-//!   only when given `--tcp_ts_tick_usecs`); the offset between the first
+//! - TS val of outbound segments is not compared unless the script gives
+//!   `--tcp_ts_tick_usecs` (as in packetdrill); the offset between the first
 //!   value we send and the script's is learned and added to the TS ecr of
-//!   inbound segments; our TS ecr must equal the script's (it echoes the
-//!   script's own TS val);
+//!   inbound segments; with a tick, each later TS val must advance like the
+//!   script's: `|(ours - offset) - script| * tick <= tolerance`; our TS ecr
+//!   must equal the script's (it echoes the script's own TS val);
 //! - flags, sequence range, payload length and `ack` are exact; `win` and
 //!   options are compared when the script gives them (no options written
 //!   means none), through the rules of [`crate::normalise`].
@@ -33,6 +34,17 @@ pub struct SeqMap {
     pub remote_isn: u32,
     /// Our first TS val minus the script's.
     pub ts_val_offset: Option<u32>,
+    /// `--tcp_ts_tick_usecs` and the tolerance: compare TS val when set.
+    pub ts_val_check: Option<TsValCheck>,
+}
+
+/// How TS val is compared when a script gives `--tcp_ts_tick_usecs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TsValCheck {
+    /// Microseconds per TS val tick.
+    pub tick_us: u64,
+    /// The script's timing tolerance in microseconds.
+    pub tolerance_us: u64,
 }
 
 impl SeqMap {
@@ -42,6 +54,7 @@ impl SeqMap {
             local_isn: None,
             remote_isn,
             ts_val_offset: None,
+            ts_val_check: None,
         }
     }
 
@@ -360,10 +373,16 @@ fn check_options(
             (TcpOptionSpec::WindowScale(a), TcpOptionSpec::WindowScale(b)) => {
                 normalise::window_scale_matches(*a, *b)
             }
-            // TS val: not compared (packetdrill without --tcp_ts_tick_usecs).
-            (TcpOptionSpec::Timestamp { ecr: a, .. }, TcpOptionSpec::Timestamp { ecr: b, .. }) => {
-                a == b
-            }
+            (
+                TcpOptionSpec::Timestamp {
+                    val: script_val,
+                    ecr: a,
+                },
+                TcpOptionSpec::Timestamp {
+                    val: live_val,
+                    ecr: b,
+                },
+            ) => a == b && ts_val_ok(*script_val, *live_val, map),
             (a, b) => a == b,
         };
         if !ok {
@@ -371,6 +390,17 @@ fn check_options(
         }
     }
     Ok(())
+}
+
+/// TS val: not compared without `--tcp_ts_tick_usecs` (packetdrill's rule);
+/// with it, our value (less the learned offset) must be within the
+/// tolerance of the script's, counted in ticks.
+fn ts_val_ok(script_val: u32, live_val: u32, map: &SeqMap) -> bool {
+    let (Some(check), Some(offset)) = (map.ts_val_check, map.ts_val_offset) else {
+        return true;
+    };
+    let drift = live_val.wrapping_sub(offset).wrapping_sub(script_val) as i32;
+    u64::from(drift.unsigned_abs()).saturating_mul(check.tick_us) <= check.tolerance_us
 }
 
 /// Endpoints of an injected segment.
@@ -606,6 +636,35 @@ mod tests {
         ] {
             assert!(check_outbound(&spec(bad), &s, &mut map).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ts_val_checked_only_with_a_tick() {
+        let mut map = SeqMap::new(5000);
+        map.local_isn = Some(1_000_000);
+        map.ts_val_offset = Some(10_000);
+        let mut seg = base();
+        seg.flags = TcpFlags::ACK;
+        seg.seq = SeqNumber(1_000_001);
+        seg.ack = SeqNumber(5001);
+        seg.options.timestamps = Some((10_150, 7));
+        let s = sent(seg);
+        let e = spec("+0 > . 1:1(0) ack 1 <nop,nop,TS val 100 ecr 7>");
+        // No tick: any TS val.
+        check_outbound(&e, &s, &mut map.clone()).unwrap();
+        // 1 ms ticks, 50 ms tolerance: 50 ticks of drift is fine, 51 is not.
+        map.ts_val_check = Some(TsValCheck {
+            tick_us: 1000,
+            tolerance_us: 50_000,
+        });
+        check_outbound(&e, &s, &mut map.clone()).unwrap();
+        let late = spec("+0 > . 1:1(0) ack 1 <nop,nop,TS val 99 ecr 7>");
+        assert_eq!(
+            check_outbound(&late, &s, &mut map.clone())
+                .unwrap_err()
+                .field,
+            "options"
+        );
     }
 
     #[test]

@@ -35,14 +35,27 @@ use crate::script::{
 use crate::stack::{Errno, IcmpInput, Micros, SocketOptions, Stack, TcpState};
 use crate::sysctl::{self, Settings, SysctlEffect};
 
-/// The stack's address (packetdrill's default local address).
+/// The stack's address (packetdrill's default `--local_ip`).
 pub const LOCAL_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
-/// The script's address (packetdrill's default remote address).
+/// The script's address (packetdrill's default `--remote_ip`).
 pub const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-/// The script's port.
+/// The script's port towards a listener (packetdrill picks an ephemeral one).
 pub const REMOTE_PORT: u16 = 49_152;
-/// The port `bind(fd, ..., ...)` binds (packetdrill's default).
+/// The port `bind(fd, ..., ...)` binds (packetdrill's default `--bind_port`).
 pub const BIND_PORT: u16 = 8080;
+/// The script's port `connect(fd, ..., ...)` connects to (packetdrill's
+/// default `--connect_port`).
+pub const CONNECT_PORT: u16 = 8080;
+
+/// The addresses and ports of a run (packetdrill's `--local_ip`,
+/// `--remote_ip`, `--bind_port`, `--connect_port`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Addrs {
+    local_ip: Ipv4Addr,
+    remote_ip: Ipv4Addr,
+    bind_port: u16,
+    connect_port: u16,
+}
 /// The script side's ISN. Far from 0 so that a missing remap shows, and
 /// close enough to 2^32 that relative numbers wrap.
 pub const REMOTE_ISN: u32 = 0xF000_0000;
@@ -229,6 +242,9 @@ struct Runner<'b, S: Stack> {
     zeros: Vec<u8>,
     /// `CONFORMANCE_TRACE` set: print every event and every segment sent.
     trace: bool,
+    addrs: Addrs,
+    /// The script's port of the current flow.
+    remote_port: u16,
 }
 
 impl<'b, S: Stack> Runner<'b, S> {
@@ -243,6 +259,13 @@ impl<'b, S: Stack> Runner<'b, S> {
         };
         let mut settings = Settings::default();
         let mut tolerance = DEFAULT_TOLERANCE_US;
+        let mut addrs = Addrs {
+            local_ip: LOCAL_IP,
+            remote_ip: REMOTE_IP,
+            bind_port: BIND_PORT,
+            connect_port: CONNECT_PORT,
+        };
+        let mut ts_tick_us = None;
         for o in &script.options {
             let value = o.value.as_deref().unwrap_or("");
             match o.name.as_str() {
@@ -269,6 +292,39 @@ impl<'b, S: Stack> Runner<'b, S> {
                         Failure::new(o.line, FailureKind::Unsupported, format!("--mtu={mtu}"))
                     })?);
                 }
+                "local_ip" | "remote_ip" => {
+                    let ip: Ipv4Addr = value.parse().map_err(|_| {
+                        Failure::new(
+                            o.line,
+                            FailureKind::Unsupported,
+                            format!("--{}={value}: not an IPv4 address", o.name),
+                        )
+                    })?;
+                    if o.name == "local_ip" {
+                        addrs.local_ip = ip;
+                    } else {
+                        addrs.remote_ip = ip;
+                    }
+                }
+                "bind_port" | "connect_port" => {
+                    let port: u16 = value.parse().ok().filter(|&p| p != 0).ok_or_else(|| {
+                        Failure::new(
+                            o.line,
+                            FailureKind::Script,
+                            format!("--{}={value}: not a port", o.name),
+                        )
+                    })?;
+                    if o.name == "bind_port" {
+                        addrs.bind_port = port;
+                    } else {
+                        addrs.connect_port = port;
+                    }
+                }
+                "tcp_ts_tick_usecs" => {
+                    ts_tick_us = Some(value.parse::<u64>().ok().filter(|&t| t > 0).ok_or_else(
+                        || Failure::new(o.line, FailureKind::Script, "bad --tcp_ts_tick_usecs"),
+                    )?);
+                }
                 other => {
                     return Err(Failure::new(
                         opt_line(other),
@@ -286,7 +342,13 @@ impl<'b, S: Stack> Runner<'b, S> {
             now: 0,
             last_time: 0,
             tolerance,
-            map: SeqMap::new(REMOTE_ISN),
+            map: SeqMap {
+                ts_val_check: ts_tick_us.map(|tick_us| crate::check::TsValCheck {
+                    tick_us,
+                    tolerance_us: tolerance,
+                }),
+                ..SeqMap::new(REMOTE_ISN)
+            },
             flow_port: None,
             fds: BTreeMap::new(),
             current_fd: None,
@@ -295,6 +357,8 @@ impl<'b, S: Stack> Runner<'b, S> {
             buf: vec![0u8; 65_536 + 120],
             zeros: vec![0u8; 65_536],
             trace: std::env::var_os("CONFORMANCE_TRACE").is_some(),
+            addrs,
+            remote_port: REMOTE_PORT,
         })
     }
 
@@ -408,11 +472,14 @@ impl<'b, S: Stack> Runner<'b, S> {
             })?;
             let sent = Sent::decode(bytes, src, dst)
                 .map_err(|e| Failure::new(0, FailureKind::Mismatch, e.to_string()))?;
-            if src != LOCAL_IP || dst != REMOTE_IP {
+            if src != self.addrs.local_ip || dst != self.addrs.remote_ip {
                 return Err(Failure::new(
                     0,
                     FailureKind::Mismatch,
-                    format!("segment sent from {src} to {dst}, expected {LOCAL_IP} to {REMOTE_IP}"),
+                    format!(
+                        "segment sent from {src} to {dst}, expected {} to {}",
+                        self.addrs.local_ip, self.addrs.remote_ip
+                    ),
                 ));
             }
             if self.trace {
@@ -522,13 +589,13 @@ impl<'b, S: Stack> Runner<'b, S> {
             )
             .with(expected_text, actual_text));
         }
-        if sent.dst_port != REMOTE_PORT || self.flow_port.is_some_and(|p| p != sent.src_port) {
+        if sent.dst_port != self.remote_port || self.flow_port.is_some_and(|p| p != sent.src_port) {
             return Err(Failure::new(
                 line,
                 FailureKind::Mismatch,
                 format!(
-                    "segment sent from port {} to {}, expected from {:?} to {REMOTE_PORT}",
-                    sent.src_port, sent.dst_port, self.flow_port
+                    "segment sent from port {} to {}, expected from {:?} to {}",
+                    sent.src_port, sent.dst_port, self.flow_port, self.remote_port
                 ),
             )
             .with(expected_text, actual_text));
@@ -566,8 +633,11 @@ impl<'b, S: Stack> Runner<'b, S> {
 
     fn flow(&self) -> Flow {
         Flow {
-            remote: SocketAddrV4::new(REMOTE_IP, REMOTE_PORT),
-            local: SocketAddrV4::new(LOCAL_IP, self.flow_port.unwrap_or(BIND_PORT)),
+            remote: SocketAddrV4::new(self.addrs.remote_ip, self.remote_port),
+            local: SocketAddrV4::new(
+                self.addrs.local_ip,
+                self.flow_port.unwrap_or(self.addrs.bind_port),
+            ),
         }
     }
 
@@ -585,8 +655,12 @@ impl<'b, S: Stack> Runner<'b, S> {
         let n = check::build_inbound(spec, &self.map, flow, &self.zeros, &mut buf)
             .map_err(|e| Failure::new(line, FailureKind::Script, e.to_string()))?;
         let now = self.now;
-        self.stack(line)?
-            .handle_segment(now, REMOTE_IP, LOCAL_IP, &buf[..n]);
+        self.stack(line)?.handle_segment(
+            now,
+            flow.remote.ip().to_owned(),
+            flow.local.ip().to_owned(),
+            &buf[..n],
+        );
         Ok(())
     }
 
@@ -715,6 +789,7 @@ impl<'b, S: Stack> Runner<'b, S> {
     fn dispatch(&mut self, line: usize, sc: &Syscall) -> Res<CallOutcome> {
         use CallOutcome::Done;
         let now = self.now;
+        let addrs = self.addrs;
         match sc.name.as_str() {
             "socket" => {
                 if Self::arg(line, sc, 1)?.as_ident() != Some("SOCK_STREAM") {
@@ -767,17 +842,18 @@ impl<'b, S: Stack> Runner<'b, S> {
             }
             "bind" => {
                 let (_, sock) = self.sock(line, sc)?;
-                sock.bound = Some(BIND_PORT);
-                self.flow_port = Some(BIND_PORT);
+                sock.bound = Some(addrs.bind_port);
+                self.flow_port = Some(addrs.bind_port);
+                self.remote_port = REMOTE_PORT;
                 Ok(Done(SysResult::ok(0)))
             }
             "listen" => {
                 let backlog = Self::int_arg(line, sc, 1)?.max(1) as usize;
                 let (fd, sock) = self.sock(line, sc)?;
-                let port = *sock.bound.get_or_insert(BIND_PORT);
+                let port = *sock.bound.get_or_insert(addrs.bind_port);
                 let r = self
                     .stack(line)?
-                    .listen(SocketAddrV4::new(LOCAL_IP, port), backlog);
+                    .listen(SocketAddrV4::new(addrs.local_ip, port), backlog);
                 match r {
                     Ok(h) => {
                         let sock = self.fds.get_mut(&fd).expect("fd checked above");
@@ -809,13 +885,14 @@ impl<'b, S: Stack> Runner<'b, S> {
                 if sock.handle.is_some() {
                     return Ok(Done(SysResult::err(Errno::EISCONN)));
                 }
-                let local = SocketAddrV4::new(LOCAL_IP, sock.bound.unwrap_or(0));
+                let local = SocketAddrV4::new(addrs.local_ip, sock.bound.unwrap_or(0));
                 let mut options = sock.options;
                 if options.connect_timeout.is_none() {
                     options.connect_timeout = default_timeout;
                 }
                 let nonblocking = sock.nonblocking;
-                let remote = SocketAddrV4::new(REMOTE_IP, REMOTE_PORT);
+                let remote = SocketAddrV4::new(addrs.remote_ip, addrs.connect_port);
+                self.remote_port = addrs.connect_port;
                 let stack = self.stack(line)?;
                 match stack.connect(now, local, remote, options) {
                     Ok(h) => {
@@ -917,7 +994,7 @@ impl<'b, S: Stack> Runner<'b, S> {
             fd,
             Sock {
                 nonblocking: false,
-                bound: Some(BIND_PORT),
+                bound: Some(self.addrs.bind_port),
                 handle: Some(h),
                 listener: false,
                 options: SocketOptions::default(),

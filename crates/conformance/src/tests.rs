@@ -382,6 +382,41 @@ fn unsupported_and_crashes_are_reported_as_such() {
 }
 
 #[test]
+fn address_options() {
+    // The fake answers to whatever port it was asked to connect to.
+    let defines: HashSet<String> = HashSet::new();
+    let script = |opts: &str| format!("{opts}\n{PROLOGUE}{HANDSHAKE}");
+    let mut fake = Some(Fake::default());
+    run_text(
+        &script("--connect_port=9999"),
+        &defines,
+        &mut |_: &Settings| fake.take().ok_or_else(|| "built twice".to_string()),
+    )
+    .unwrap();
+    // The fake always sends from 192.168.0.1 to 192.0.2.1: another
+    // --remote_ip makes every segment it sends a mismatch.
+    let mut fake = Some(Fake::default());
+    let f = run_text(
+        &script("--remote_ip=10.0.0.2"),
+        &defines,
+        &mut |_: &Settings| fake.take().ok_or_else(|| "built twice".to_string()),
+    )
+    .unwrap_err();
+    assert!(
+        f.message.contains("expected 192.168.0.1 to 10.0.0.2"),
+        "{f}"
+    );
+    let mut fake = Some(Fake::default());
+    let f = run_text(
+        &script("--bogus_option=1"),
+        &defines,
+        &mut |_: &Settings| fake.take().ok_or_else(|| "built twice".to_string()),
+    )
+    .unwrap_err();
+    assert_eq!(f.kind, FailureKind::Unsupported);
+}
+
+#[test]
 fn summary_and_verdicts() {
     use crate::expectations::{Expectations, Verdict};
     use crate::suite::{ScriptResult, Summary};
