@@ -38,6 +38,29 @@
 //! network and no misuse of the API panics. Resources are bounded by
 //! [`Config`]: connections, SYN queue, buffers, out-of-order bytes and holes,
 //! queued RSTs.
+//!
+//! # Overload policies
+//!
+//! * A SYN that finds the listener's SYN queue (`max_syn_backlog`) or accept
+//!   queue (`backlog`) full, or the endpoint at `max_connections`, is dropped
+//!   silently: the peer retries with backoff, where a RST would make it give
+//!   up. `connect` beyond `max_connections` fails with
+//!   [`ConnectError::TooManyConnections`].
+//! * The ACK that would complete a handshake while the accept queue is full
+//!   is dropped; the connection stays in SYN-RECEIVED and completes on a
+//!   retransmission (as BSD and Linux do).
+//! * Half-open connections own no data buffers; buffers are taken from a
+//!   per-endpoint pool when the handshake completes and returned in
+//!   TIME-WAIT, so SYN floods and TIME-WAIT populations cost little memory.
+//!
+//! # Layout
+//!
+//! `endpoint` (slots, flow table, listeners, timer index, transmit queue,
+//! events; `endpoint::app` holds the application calls) drives `conn`, the
+//! transmission control block: `conn::input` (segment arrival, RFC 9293
+//! section 3.10.7), `conn::output` (what to send next), `conn::timers`
+//! (per-connection timer table). The leaf modules [`time`], [`rtt`],
+//! [`cc`], [`isn`], [`assembler`] and [`buffer`] hold the algorithms.
 #![deny(unsafe_code)]
 
 pub mod assembler;

@@ -746,7 +746,7 @@ impl Endpoint {
     ///   4.1; the FreeBSD behaviour). Otherwise, and in every synchronized
     ///   state, errors are only recorded as soft errors (MUST-56: no abort on
     ///   unreachable codes 0, 1, 5, time exceeded or parameter problem);
-    ///   [`ConnInfo::soft_error`] shows them (SHLD-25).
+    ///   [`ConnInfo::soft_error`](crate::ConnInfo::soft_error) shows them (SHLD-25).
     pub fn handle_icmp_error(&mut self, now: Instant, err: IcmpError) {
         let key = FlowKey {
             local: err.local,
