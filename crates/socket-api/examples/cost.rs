@@ -18,13 +18,17 @@ const IP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const IP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 fn table(ip: Ipv4Addr, seed: u64) -> SocketTable {
-    let mut cfg = Config::default();
-    cfg.msl = Duration::from_millis(100);
-    cfg.recv_buf = 16 * 1024;
-    cfg.send_buf = 16 * 1024;
-    let mut sc = SocketConfig::default();
-    sc.local_ips = vec![ip];
-    sc.port_seed = seed as u32;
+    let cfg = Config {
+        msl: Duration::from_millis(100),
+        recv_buf: 16 * 1024,
+        send_buf: 16 * 1024,
+        ..Config::default()
+    };
+    let sc = SocketConfig {
+        local_ips: vec![ip],
+        port_seed: seed as u32,
+        ..SocketConfig::default()
+    };
     SocketTable::new(Endpoint::with_seed(cfg, seed), sc)
 }
 
@@ -93,7 +97,7 @@ fn main() {
         b.drain_changes(|_, _, _| reports += 1);
         drain_time += t0.elapsed();
         // Let TIME-WAIT states expire now and then.
-        now = now + Duration::from_micros(50);
+        now += Duration::from_micros(50);
         a.handle_timeout(now);
         b.handle_timeout(now);
     }
