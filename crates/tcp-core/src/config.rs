@@ -122,6 +122,12 @@ pub struct Config {
     /// challenge ACK. `false` gives the RFC 793 rule (an in-window SYN resets
     /// the connection; FreeBSD `insecure_syn=1`).
     pub rfc5961_syn: bool,
+    /// Builds the congestion controller of each new connection from the
+    /// sender MSS and the initial ssthresh (RFC 5681 section 3.1: "arbitrarily
+    /// high"). The default is [`NewReno`](crate::cc::NewReno) (RFC 5681, RFC
+    /// 6582); any [`CongestionControl`](crate::cc::CongestionControl) fits
+    /// (MAY-18).
+    pub congestion_control: fn(usize, usize) -> Box<dyn crate::cc::CongestionControl>,
     /// Let a SYN with a higher sequence number (or newer timestamp) reopen a
     /// connection in TIME-WAIT (MAY-2, RFC 6191) when a listener exists.
     /// `false`: such a SYN gets the RFC 5961 challenge ACK like any other.
@@ -158,11 +164,17 @@ impl Default for Config {
             fin_wait2_timeout: Some(Duration::from_secs(60)),
             icmp_may_abort: true,
             max_pending_rsts: 256,
+            congestion_control: new_reno,
             rfc5961_rst: true,
             rfc5961_syn: true,
             time_wait_reuse: true,
         }
     }
+}
+
+/// The default [`Config::congestion_control`].
+fn new_reno(smss: usize, initial_ssthresh: usize) -> Box<dyn crate::cc::CongestionControl> {
+    Box::new(crate::cc::NewReno::new(smss, initial_ssthresh))
 }
 
 impl Config {

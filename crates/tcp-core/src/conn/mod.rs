@@ -22,7 +22,7 @@ use wire::SeqNumber;
 
 use crate::assembler::Assembler;
 use crate::buffer::{RecvBuffer, SendBuffer};
-use crate::cc::{CongestionControl, NewReno};
+use crate::cc::CongestionControl;
 use crate::config::{Config, KeepAlive};
 use crate::error::ConnError;
 use crate::pool::BufferPool;
@@ -290,7 +290,7 @@ impl Conn {
             last_ack_sent: SeqNumber(0),
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_probe: None,
-            cc: Box::new(NewReno::new(smss, u32::MAX as usize)),
+            cc: (cfg.congestion_control)(smss, u32::MAX as usize),
             dup_acks: 0,
             recover: iss,
             in_recovery: false,

@@ -170,3 +170,40 @@ fn sack_recovery_skips_sacked_segments_rfc2018() {
     assert_eq!(segs[0].seq, base + 2 * MSS);
     assert!(segs.iter().all(|s| s.seq != base + MSS));
 }
+
+/// A congestion controller with a fixed window, to show the trait is used.
+#[derive(Debug)]
+struct Fixed;
+impl crate::cc::CongestionControl for Fixed {
+    fn window(&self) -> usize {
+        2 * MSS
+    }
+    fn ssthresh(&self) -> usize {
+        2 * MSS
+    }
+    fn mss(&self) -> usize {
+        MSS
+    }
+    fn on_ack(&mut self, _: Instant, _: usize, _: usize) {}
+    fn on_enter_recovery(&mut self, _: usize) {}
+    fn on_dup_ack_in_recovery(&mut self) {}
+    fn on_partial_ack(&mut self, _: usize) {}
+    fn on_exit_recovery(&mut self, _: usize) {}
+    fn on_rto(&mut self, _: usize) {}
+    fn on_idle(&mut self, _: Instant, _: Duration) {}
+    fn set_mss(&mut self, _: usize) {}
+}
+
+#[test]
+fn congestion_control_is_pluggable_may_18() {
+    let mut cfg = plain_config();
+    cfg.congestion_control = |_, _| Box::new(Fixed);
+    let (_e, out) = in_flight(cfg, 10);
+    assert_eq!(data_segments(&out).len(), 2);
+}
+
+#[test]
+fn endpoint_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Endpoint>();
+}
