@@ -500,3 +500,27 @@ fn partial_gap_fill_is_acked_at_once_rfc5681_4_2() {
     assert_eq!(out.len(), 1, "partial fill ACKed at once");
     assert_eq!(out[0].ack, e.peer_nxt + 1000);
 }
+
+#[test]
+fn ooo_reassembly_is_bounded_by_bytes() {
+    let mut cfg = plain_config();
+    cfg.ooo_max_bytes = 1000;
+    let mut e = established_with(cfg);
+    // 800 bytes out of order fit; 800 more do not (1600 > 1000).
+    e.b.send(TcpRepr {
+        seq: e.peer_nxt + 100,
+        payload: &[1; 800],
+        ..e.seg()
+    });
+    e.b.send(TcpRepr {
+        seq: e.peer_nxt + 2000,
+        payload: &[2; 800],
+        ..e.seg()
+    });
+    // Filling [0, 100) releases only the first island.
+    e.b.send(TcpRepr {
+        payload: &[0; 100],
+        ..e.seg()
+    });
+    assert_eq!(e.b.ep.readable(e.h), Ok(900));
+}

@@ -207,3 +207,20 @@ fn endpoint_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<Endpoint>();
 }
+
+#[test]
+fn ssthresh_starts_arbitrarily_high_for_both_opens_rfc5681_3_1() {
+    let e = established();
+    let passive = e.b.ep.info(e.h).unwrap();
+    assert!(passive.ssthresh >= 1 << 30, "{}", passive.ssthresh);
+    let (mut b, h, iss) = syn_sent(plain_config());
+    b.send(TcpRepr {
+        seq: PEER_ISS,
+        ack: iss + 1,
+        flags: SYN_ACK,
+        ..SEND
+    });
+    let active = b.ep.info(h).unwrap();
+    assert!(active.ssthresh >= 1 << 30, "{}", active.ssthresh);
+    assert_eq!(active.cwnd, crate::cc::initial_window(active.smss));
+}
