@@ -1240,6 +1240,11 @@ impl SocketTable {
         Ok(())
     }
 
+    /// mTCP's `mtcp_setsock_nonblock`: [`set_nonblocking`](Self::set_nonblocking)`(fd, true)`.
+    pub fn setsock_nonblock(&mut self, fd: Fd) -> Result<(), Errno> {
+        self.set_nonblocking(fd, true)
+    }
+
     /// Whether `fd` is in non-blocking mode.
     pub fn is_nonblocking(&self, fd: Fd) -> Result<bool, Errno> {
         Ok(self.sock(fd)?.nonblocking)
@@ -1286,6 +1291,11 @@ impl SocketTable {
             return Err(Errno::EINVAL);
         }
         Ok(i32::try_from(self.fionread(fd)?).unwrap_or(i32::MAX))
+    }
+
+    /// mTCP's `mtcp_socket_ioctl`: [`ioctl`](Self::ioctl).
+    pub fn socket_ioctl(&self, fd: Fd, request: u64) -> Result<i32, Errno> {
+        self.ioctl(fd, request)
     }
 
     // ------------------------------------------------------------------

@@ -599,3 +599,41 @@ fn errno_numbers_and_text() {
         "Connection refused (ECONNREFUSED)"
     );
 }
+
+#[test]
+fn server_restart_with_live_connections_needs_so_reuseaddr_on_both() {
+    let run = |reuse: bool| {
+        let mut net = Net::new();
+        let l = net.b.tcp_socket().unwrap();
+        net.b.setsockopt(l, SockOpt::ReuseAddr(reuse)).unwrap();
+        net.b.bind(l, SERVER).unwrap();
+        net.b.listen(l, 4).unwrap();
+        let c = net.a.tcp_socket().unwrap();
+        let _ = net.a.connect(c, SERVER);
+        net.pump();
+        let (s, _) = net.b.accept(l).unwrap();
+        // The old listener goes; its accepted connection lives on.
+        net.b.close(l).unwrap();
+        let l2 = net.b.tcp_socket().unwrap();
+        net.b.setsockopt(l2, SockOpt::ReuseAddr(reuse)).unwrap();
+        let r = net.b.bind(l2, SERVER).and_then(|()| net.b.listen(l2, 4));
+        // The live connection still works either way.
+        net.a.write(c, b"still here").unwrap();
+        net.pump();
+        assert_eq!(read_all(&mut net.b, s), b"still here");
+        r
+    };
+    assert_eq!(run(false), Err(Errno::EADDRINUSE));
+    assert_eq!(run(true), Ok(()));
+}
+
+#[test]
+fn mtcp_aliases() {
+    let mut net = Net::new();
+    let (c, _l, s) = net.connected();
+    net.a.setsock_nonblock(c).unwrap();
+    assert_eq!(net.a.is_nonblocking(c), Ok(true));
+    net.a.write(c, b"abc").unwrap();
+    net.pump();
+    assert_eq!(net.b.socket_ioctl(s, crate::options::FIONREAD), Ok(3));
+}
