@@ -474,7 +474,9 @@ pub fn build_inbound(
     let window = match spec.win {
         Some(w) => u16::try_from(w)
             .map_err(|_| BuildError(format!("win {w} does not fit the 16-bit field")))?,
-        None => 0,
+        // packetdrill refuses an inbound segment without a window rather
+        // than inventing one.
+        None => return Err(BuildError("an inbound segment needs `win N`".into())),
     };
     let repr = TcpRepr {
         src_port: flow.remote.port(),
@@ -693,6 +695,8 @@ mod tests {
         assert_eq!((repr.src_port, repr.dst_port), (9999, 8080));
         let big = spec("+0 < . 1:1(0) ack 1 win 70000");
         assert!(build_inbound(&big, &map, flow, &[], &mut buf).is_err());
+        let no_win = spec("+0 < . 1:1(0) ack 1");
+        assert!(build_inbound(&no_win, &map, flow, &[], &mut buf).is_err());
     }
 
     #[test]
