@@ -90,8 +90,8 @@ impl SocketTable {
         Ok(())
     }
 
-    /// `listen(fd, backlog)`: backlog is clamped to `1..=max_backlog` (Linux
-    /// clamps too). An unbound socket is bound to an ephemeral port first.
+    /// `listen(fd, backlog)`: backlog is clamped to `1..=max_backlog`, a negative
+    /// one is `max_backlog` (Linux clamps the same way). An unbound socket is bound to an ephemeral port first.
     /// `listen` on a listening socket succeeds and keeps the first backlog (the
     /// engine cannot change it). A connected socket gives `EINVAL`.
     pub fn listen(&mut self, fd: Fd, backlog: i32) -> Result<(), Errno> {
@@ -113,8 +113,9 @@ impl SocketTable {
         if self.ports.get(hold.port).listeners > 0 {
             return Err(Errno::EADDRINUSE);
         }
-        let backlog =
-            usize::try_from(backlog.clamp(1, self.cfg.max_backlog.max(1) as i32)).unwrap_or(1);
+        // Like Linux: a negative backlog means the most allowed, 0 means 1.
+        let max = usize::try_from(self.cfg.max_backlog.max(1)).unwrap_or(usize::MAX);
+        let backlog = usize::try_from(backlog).map_or(max, |b| b.clamp(1, max));
         let handle = self.ep.listen(local, backlog).map_err(|e| match e {
             ListenError::AddrInUse => Errno::EADDRINUSE,
             ListenError::Unaddressable | ListenError::InvalidBacklog => Errno::EINVAL,
@@ -238,8 +239,9 @@ impl SocketTable {
     /// connected: `EISCONN`; after a failure not yet read, that error (as Linux);
     /// after a failure already read, a new attempt starts. An unbound socket gets
     /// an ephemeral port the port policy accepts for `remote`. Invalid remotes
-    /// (port 0, unspecified, broadcast, multicast) and an exhausted port range
-    /// give `EADDRNOTAVAIL`; a full connection pool `ENOBUFS`.
+    /// (port 0, unspecified, broadcast, multicast), an exhausted port range and a
+    /// bound port whose 4-tuple is in use (TIME-WAIT) give `EADDRNOTAVAIL`; a full
+    /// connection pool `ENOBUFS`.
     pub fn connect(&mut self, fd: Fd, remote: SocketAddrV4) -> Result<(), Errno> {
         let slot = *self.sock(fd)?;
         let bound = match slot.kind {
@@ -280,10 +282,11 @@ impl SocketTable {
             _ => *self.cfg.local_ips.first().ok_or(Errno::EADDRNOTAVAIL)?,
         };
         let map_err = |e: ConnectError| match e {
-            ConnectError::AddrInUse => Errno::EADDRINUSE,
-            ConnectError::NoFreePorts | ConnectError::Unaddressable | ConnectError::NoLocalAddr => {
-                Errno::EADDRNOTAVAIL
-            }
+            // Linux: a bound port whose 4-tuple is taken is EADDRNOTAVAIL.
+            ConnectError::AddrInUse
+            | ConnectError::NoFreePorts
+            | ConnectError::Unaddressable
+            | ConnectError::NoLocalAddr => Errno::EADDRNOTAVAIL,
             ConnectError::TooManyConnections => Errno::ENOBUFS,
         };
         let now = self.now;

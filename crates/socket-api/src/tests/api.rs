@@ -637,3 +637,44 @@ fn mtcp_aliases() {
     net.pump();
     assert_eq!(net.b.socket_ioctl(s, crate::options::FIONREAD), Ok(3));
 }
+
+#[test]
+fn bound_port_with_its_four_tuple_in_time_wait_is_eaddrnotavail() {
+    let mut net = Net::new();
+    let l = net.b.tcp_socket().unwrap();
+    net.b.bind(l, SERVER).unwrap();
+    net.b.listen(l, 4).unwrap();
+    let from = SocketAddrV4::new(IP_A, 5555);
+    let c = net.a.tcp_socket().unwrap();
+    net.a.bind(c, from).unwrap();
+    let _ = net.a.connect(c, SERVER);
+    net.pump();
+    let (s, _) = net.b.accept(l).unwrap();
+    // A closes first and keeps the 4-tuple in TIME-WAIT.
+    net.a.close(c).unwrap();
+    net.pump();
+    net.b.close(s).unwrap();
+    net.pump();
+    let c2 = net.a.tcp_socket().unwrap();
+    assert_eq!(net.a.bind(c2, from), Err(Errno::EADDRINUSE));
+    net.a.setsockopt(c2, SockOpt::ReuseAddr(true)).unwrap();
+    net.a.bind(c2, from).unwrap();
+    assert_eq!(net.a.connect(c2, SERVER), Err(Errno::EADDRNOTAVAIL));
+    // Another server port is a different 4-tuple.
+    assert_eq!(
+        net.a.connect(c2, SocketAddrV4::new(IP_B, 8080)),
+        Err(Errno::EINPROGRESS)
+    );
+}
+
+#[test]
+fn listen_backlog_extremes_are_clamped() {
+    let mut net = Net::new();
+    for (i, backlog) in [i32::MIN, -1, 0, 1, i32::MAX].into_iter().enumerate() {
+        let l = net.b.tcp_socket().unwrap();
+        net.b
+            .bind(l, SocketAddrV4::new(IP_B, 1000 + i as u16))
+            .unwrap();
+        assert_eq!(net.b.listen(l, backlog), Ok(()), "backlog {backlog}");
+    }
+}
