@@ -512,3 +512,75 @@ mod engine_fuzz {
         }
     }
 }
+
+mod engine_shim {
+    //! The socket shim's blocking calls against the real engine.
+    use super::*;
+    use crate::engine::EngineStack;
+
+    fn run_engine(text: &str) -> Result<(), crate::runner::Failure> {
+        let script = crate::script::parse(text, &HashSet::new()).expect("parses");
+        crate::runner::run(&script, &mut EngineStack::build)
+    }
+
+    #[test]
+    fn blocking_accept_returns_when_the_handshake_completes() {
+        let text = "\
+--tolerance_usecs=10000
+ 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0...0.2 accept(3, ..., ...) = 4
++0.1 < S 0:0(0) win 32767 <mss 1460>
++0 > S. 0:0(0) ack 1 <...>
++0.1 < . 1:1(0) ack 1 win 32767
++0 %{ assert tcpi_state == TCPI_ESTABLISHED }%
+";
+        run_engine(text).unwrap();
+        // Expected to return at 0.1 s: it cannot, the ACK comes at 0.2 s.
+        let early = text.replace("+0...0.2 accept", "+0...0.1 accept");
+        let f = run_engine(&early).unwrap_err();
+        assert!(
+            f.message.contains("blocking accept returned at 0.200000s"),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn blocking_connect_returns_on_the_syn_ack() {
+        let text = "\
+--tolerance_usecs=10000
+ 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0...0.3 connect(3, ..., ...) = 0
++0 > S 0:0(0) <...>
++0.3 < S. 0:0(0) ack 1 win 32767 <mss 1460>
++0 > . 1:1(0) ack 1
+";
+        run_engine(text).unwrap();
+        // A RST instead: connect fails with ECONNREFUSED at that time.
+        let refused = text
+            .replace("= 0\n+0 > S", "= -1 ECONNREFUSED\n+0 > S")
+            .replace(
+                "< S. 0:0(0) ack 1 win 32767 <mss 1460>\n+0 > . 1:1(0) ack 1",
+                "< R. 0:0(0) ack 1 win 0",
+            );
+        run_engine(&refused).unwrap();
+        // Non-blocking: EINPROGRESS at once, then SO_ERROR after the RST.
+        let nonblocking = "\
+--tolerance_usecs=10000
+ 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) <...>
++0.1 < R. 0:0(0) ack 1 win 0
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0
++0 read(3, ..., 10) = -1 ENOTCONN
+";
+        let r = run_engine(nonblocking);
+        // The errno of a read on a refused socket is the stack's choice; the
+        // SO_ERROR line before it must pass.
+        if let Err(f) = r {
+            assert_eq!(f.line, 8, "{f}");
+        }
+    }
+}
