@@ -713,8 +713,10 @@ impl Endpoint {
         conn.owner = Owner::Listener(lidx);
         // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... ISS should be
         // selected and a SYN segment sent of the form
-        // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>". Data and FIN on the SYN are
-        // not accepted (not acknowledged; the peer sends them again).
+        // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>". "Any other control or text
+        // should be queued for processing later": text is kept (not yet
+        // acknowledged) and delivered when the handshake completes; a FIN on
+        // the SYN is not (the peer repeats it).
         conn.irs = seg.seq;
         conn.rcv_nxt = seg.seq + 1;
         conn.rcv_adv = conn.rcv_nxt;
@@ -723,6 +725,11 @@ impl Endpoint {
         conn.max_snd_wnd = conn.snd_wnd;
         conn.snd_wl1 = seg.seq;
         conn.snd_wl2 = iss;
+        if !seg.payload.is_empty() && self.cfg.recv_buf > 0 {
+            conn.recv_buf = self.pool.recv_buf(self.cfg.recv_buf);
+            let n = conn.recv_buf.write_at(0, seg.payload);
+            conn.syn_data = u32::try_from(n).unwrap_or(0);
+        }
         let idx = self.insert_socket(Socket::Conn(conn));
         self.conn_count += 1;
         self.stats.passive_opens += 1;

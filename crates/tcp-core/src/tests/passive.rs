@@ -237,3 +237,29 @@ fn second_listen_on_same_address_fails_but_other_ports_work_must_42() {
         Err(crate::ListenError::InvalidBacklog)
     );
 }
+
+#[test]
+fn text_on_syn_at_listener_is_queued_until_established() {
+    let (mut b, l) = listening(plain_config());
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        payload: b"early",
+        ..SEND
+    });
+    assert_eq!(out[0].ack, PEER_ISS + 1, "queued, not acknowledged yet");
+    let iss = out[0].seq;
+    // The peer does not know the text was kept: it sends it again.
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: PSH_ACK,
+        payload: b"early",
+        ..SEND
+    });
+    let h = b.ep.accept(l).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(b.ep.recv(h, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"early");
+    assert_eq!(b.ep.recv(h, &mut buf), Err(crate::RecvError::WouldBlock));
+}
