@@ -17,7 +17,9 @@ pub enum ConnError {
     /// keep-alives or zero-window probes ran out.
     #[error("connection timed out")]
     TimedOut,
-    /// The application aborted the connection (a RST was sent).
+    /// The connection was aborted locally. The engine itself never reports
+    /// it (an aborted handle is released at once); it exists for layers above
+    /// that abort connections on their own, e.g. when a core shuts down.
     #[error("connection aborted locally")]
     Aborted,
     /// ICMP host unreachable or time exceeded (a soft error, or fatal in
