@@ -1,13 +1,16 @@
 //! Shared helpers for the mtcp-rs benchmarks. Each benchmark is a binary in
 //! `src/bin/`; `cargo xtask bench` runs every one of them in release mode.
 //! Benchmarks print their figures and never assert on timing.
+//!
+//! Every binary can report into the one result file,
+//! `target/bench/latest.json`, with [`record::Record`] and
+//! [`record::append_records`]; the Markdown table (`latest.md`) and the SVG
+//! chart (`latest.svg`) beside it are rewritten on each append
+//! ([`report`]). The side-by-side runs of our stack and Linux over a veth
+//! pair live in [`stacks`] (binary `stacks`).
 
-/// Median of a non-empty sample (sorts in place).
-pub fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    match samples.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => samples[n / 2],
-        n => (samples[n / 2 - 1] + samples[n / 2]) / 2.0,
-    }
-}
+pub mod record;
+pub mod report;
+pub mod stacks;
+
+pub use record::median;

@@ -1,0 +1,73 @@
+//! Our stack against Linux, both ends each, over a veth pair: short
+//! connections, ping-pong, bulk and HTTP (see `mtcp_benches::stacks`).
+//! Writes `target/bench/latest.json`, `latest.md` and `latest.svg`.
+//!
+//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]... [--linux-only]
+//!        (needs root; skips otherwise)
+
+use mtcp_benches::record::append_records;
+use mtcp_benches::report::markdown;
+use mtcp_benches::stacks::{run_all, Options, Side};
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let mut opts = Options::default();
+    let mut args = std::env::args().skip(1);
+    let mut secs = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => {
+                opts = Options {
+                    only: opts.only,
+                    sides: opts.sides,
+                    ..Options::quick()
+                }
+            }
+            "--secs" => secs = args.next().and_then(|v| v.parse().ok()),
+            "--reps" => {
+                opts.reps = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(opts.reps)
+                    .max(1)
+            }
+            "--only" => opts.only.extend(args.next()),
+            "--linux-only" => opts.sides = vec![Side::Linux],
+            "--ours-only" => opts.sides = vec![Side::Ours],
+            _ => {}
+        }
+    }
+    if let Some(s) = secs {
+        opts.secs = f64::max(s, 0.1);
+    }
+    if !packet_io::testnet::is_root() {
+        println!("stacks: SKIPPED (needs root to create network namespaces)");
+        return Ok(());
+    }
+    // The figures are only as good as the machine is quiet.
+    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+        let load: f64 = l
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let cpus = packet_io::testnet::available_cpus() as f64;
+        if load > 0.5 * cpus {
+            eprintln!(
+                "stacks: WARNING: load average {load:.1} on {cpus} CPUs: other work competes \
+                 with the pinned server and client; figures will be low and noisy"
+            );
+        }
+    }
+    let t = Instant::now();
+    let records = run_all(&opts)?;
+    let path = append_records(&records)?;
+    println!("{}", markdown(&records));
+    println!(
+        "stacks: {} records in {:.0} s -> {} (and latest.md, latest.svg)",
+        records.len(),
+        t.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(())
+}
