@@ -252,6 +252,10 @@ pub struct Sim {
     pub links: [Link; 2],
     /// Segments handed to each endpoint.
     pub delivered_to: [u64; 2],
+    /// Drop this many of the next segments sent (RSTs excepted: they are
+    /// never retransmitted, so losing one changes the outcome, not only the
+    /// timing).
+    pub drop_next: u32,
     buf: Vec<u8>,
 }
 
@@ -272,6 +276,7 @@ impl Sim {
             ips: [IP_A, IP_B],
             links: [Link::new(link), Link::new(link)],
             delivered_to: [0, 0],
+            drop_next: 0,
             buf: vec![0; 65_536 + 120],
         }
     }
@@ -287,6 +292,11 @@ impl Sim {
             while let Some(t) = self.eps[i].poll_transmit(self.now, &mut self.buf) {
                 assert_eq!(t.src, self.ips[i], "segment from a foreign address");
                 assert_eq!(t.dst, self.ips[1 - i], "segment to an unknown address");
+                let rst = t.len > 13 && self.buf[13] & 0x04 != 0;
+                if self.drop_next > 0 && !rst {
+                    self.drop_next -= 1;
+                    continue;
+                }
                 let pkt = Packet {
                     src: t.src,
                     dst: t.dst,
@@ -370,10 +380,18 @@ impl Sim {
         }
     }
 
-    /// Step until nothing is pending or `limit` of virtual time passed.
-    pub fn run_idle(&mut self, limit: Duration) {
+    /// Run everything due within `limit` of virtual time, then set the
+    /// clock to the end of it (later deadlines stay pending).
+    pub fn run_for(&mut self, limit: Duration) {
         let end = self.now + limit;
-        while self.now < end && self.step() {}
+        loop {
+            self.flush();
+            match self.next_event() {
+                Some(t) if t <= end => self.advance_to(t),
+                _ => break,
+            }
+        }
+        self.advance_to(end);
         self.flush();
     }
 }
