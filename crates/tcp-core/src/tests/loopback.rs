@@ -40,8 +40,12 @@ fn pump(now: Instant, ep: &mut Endpoint, to_b: bool, link: &mut Link) {
 }
 
 fn run(loss_pct: u64, seed: u64, size: usize) -> (Vec<u8>, Vec<u8>, Duration) {
-    let mut a = Endpoint::with_seed(Config::default(), seed);
-    let mut b = Endpoint::with_seed(Config::default(), seed ^ 0xdead);
+    run_with(Config::default(), loss_pct, seed, size)
+}
+
+fn run_with(cfg: Config, loss_pct: u64, seed: u64, size: usize) -> (Vec<u8>, Vec<u8>, Duration) {
+    let mut a = Endpoint::with_seed(cfg.clone(), seed);
+    let mut b = Endpoint::with_seed(cfg, seed ^ 0xdead);
     let mut link = Link {
         queue: Vec::new(),
         rng: seed,
@@ -186,6 +190,34 @@ fn loopback_transfer_with_loss_and_reordering() {
         assert_eq!(got_b, pattern(size), "loss {loss}");
         let expect_a: Vec<u8> = pattern(size / 2).into_iter().rev().collect();
         assert_eq!(got_a, expect_a, "loss {loss}");
+    }
+}
+
+#[test]
+fn loopback_without_options_and_small_buffers() {
+    let mut cfg = plain_config();
+    cfg.recv_buf = 3000;
+    cfg.send_buf = 5000;
+    for (loss, seed) in [(0, 11), (5, 12), (15, 13)] {
+        let size = 40_000;
+        let (got_a, got_b, _) = run_with(cfg.clone(), loss, seed, size);
+        assert_eq!(got_b, pattern(size), "loss {loss}");
+        assert_eq!(got_a.len(), size / 2, "loss {loss}");
+    }
+}
+
+#[test]
+#[ignore = "slow sweep; run with --ignored"]
+fn loopback_sweep_plain() {
+    for loss in [0u64, 5, 20] {
+        for seed in 0..100 {
+            let mut cfg = plain_config();
+            cfg.recv_buf = 1000 + (seed as usize * 997) % 20_000;
+            cfg.nodelay = seed % 2 == 0;
+            let (got_a, got_b, _) = run_with(cfg, loss, seed * 13 + 5, 30_000);
+            assert_eq!(got_b, pattern(30_000), "loss {loss} seed {seed}");
+            assert_eq!(got_a.len(), 15_000, "loss {loss} seed {seed}");
+        }
     }
 }
 
