@@ -390,7 +390,9 @@ impl Endpoint {
         });
     }
 
-    /// The next event, oldest first.
+    /// The next event, oldest first. Events queued for a handle before the
+    /// application closed it may still be delivered (check the handle, or
+    /// ignore events after `close`); [`EventKind::Closed`] comes last.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         let ev = self.events.pop_front()?;
