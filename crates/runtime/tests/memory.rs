@@ -264,7 +264,7 @@ fn api_misuse_returns_typed_errors() {
         e(ctx.setsockopt(fd, SockOpt::Error(None))),
         Some(Errno::ENOPROTOOPT)
     );
-    assert_eq!(ctx.fionread(l).unwrap_err().socket_errno().is_some(), true);
+    assert!(ctx.fionread(l).unwrap_err().socket_errno().is_some());
     // Everything closes cleanly, and closed descriptors are EBADF.
     for f in [fd, l, other, ep] {
         ctx.close(f).unwrap();
