@@ -159,6 +159,12 @@ enum Op {
     Release(u32),
     Pump,
     Advance(u16),
+    /// A opens a socket and connects it to the listener on B.
+    ClientConnect,
+    /// B accepts on its listener.
+    ServerAccept,
+    /// Read from every descriptor of the side (an application's poll loop).
+    ReadEvery,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -167,28 +173,38 @@ fn op() -> impl Strategy<Value = Op> {
     let level = prop_oneof![Just(1), Just(6), any::<i32>()];
     let name = prop_oneof![0..20i32, any::<i32>()];
     prop_oneof![
-        any::<bool>().prop_map(Op::Socket),
-        (fd.clone(), port.clone()).prop_map(|(f, p)| Op::Bind(f, p)),
-        (fd.clone(), any::<i32>()).prop_map(|(f, b)| Op::Listen(f, b)),
-        fd.clone().prop_map(Op::Accept),
-        (fd.clone(), 0u8..4, port).prop_map(|(f, h, p)| Op::Connect(f, h, p)),
-        (fd.clone(), any::<u16>(), any::<bool>()).prop_map(|(f, n, p)| Op::Read(f, n, p)),
-        (fd.clone(), any::<u16>()).prop_map(|(f, n)| Op::Readv(f, n)),
-        (fd.clone(), any::<u16>()).prop_map(|(f, n)| Op::Write(f, n)),
-        (fd.clone(), any::<u16>()).prop_map(|(f, n)| Op::Writev(f, n)),
-        (fd.clone(), -1i32..4).prop_map(|(f, h)| Op::Shutdown(f, h)),
-        fd.clone().prop_map(Op::Close),
-        fd.clone().prop_map(Op::Abort),
-        fd.clone().prop_map(Op::Names),
-        (fd.clone(), 0i32..6, any::<i32>()).prop_map(|(f, c, a)| Op::Fcntl(f, c, a)),
-        (fd.clone(), prop_oneof![Just(0x541Bu64), any::<u64>()]).prop_map(|(f, r)| Op::Ioctl(f, r)),
-        (fd.clone(), level.clone(), name.clone(), any::<i32>())
+        // Weighted towards calls that build connections, so that sequences
+        // reach established, half-closed and reset states often.
+        3 => any::<bool>().prop_map(Op::Socket),
+        4 => Just(Op::ClientConnect),
+        4 => Just(Op::ServerAccept),
+        3 => Just(Op::ReadEvery),
+        2 => (0u32..4, 0i32..3).prop_map(|(f, h)| Op::Shutdown(f, h)),
+        1 => (0u32..4).prop_map(Op::Abort),
+        4 => Just(Op::Pump),
+        3 => (0u32..4, 1u16..3000).prop_map(|(f, n)| Op::Write(f, n)),
+        3 => (0u32..4, 1u16..3000, any::<bool>()).prop_map(|(f, n, p)| Op::Read(f, n, p)),
+        1 => (fd.clone(), port.clone()).prop_map(|(f, p)| Op::Bind(f, p)),
+        1 => (fd.clone(), any::<i32>()).prop_map(|(f, b)| Op::Listen(f, b)),
+        1 => fd.clone().prop_map(Op::Accept),
+        1 => (fd.clone(), 0u8..4, port.clone()).prop_map(|(f, h, p)| Op::Connect(f, h, p)),
+        1 => (fd.clone(), any::<u16>(), any::<bool>()).prop_map(|(f, n, p)| Op::Read(f, n, p)),
+        1 => (fd.clone(), any::<u16>()).prop_map(|(f, n)| Op::Readv(f, n)),
+        1 => (fd.clone(), any::<u16>()).prop_map(|(f, n)| Op::Write(f, n)),
+        1 => (fd.clone(), any::<u16>()).prop_map(|(f, n)| Op::Writev(f, n)),
+        1 => (fd.clone(), -1i32..4).prop_map(|(f, h)| Op::Shutdown(f, h)),
+        1 => fd.clone().prop_map(Op::Close),
+        1 => fd.clone().prop_map(Op::Abort),
+        1 => fd.clone().prop_map(Op::Names),
+        1 => (fd.clone(), 0i32..6, any::<i32>()).prop_map(|(f, c, a)| Op::Fcntl(f, c, a)),
+        1 => (fd.clone(), prop_oneof![Just(0x541Bu64), any::<u64>()]).prop_map(|(f, r)| Op::Ioctl(f, r)),
+        1 => (fd.clone(), level.clone(), name.clone(), any::<i32>())
             .prop_map(|(f, l, n, v)| Op::SetOpt(f, l, n, v)),
-        (fd.clone(), level, name).prop_map(|(f, l, n)| Op::GetOpt(f, l, n)),
-        Just(Op::Reserve),
-        fd.prop_map(Op::Release),
-        Just(Op::Pump),
-        (0u16..5000).prop_map(Op::Advance),
+        1 => (fd.clone(), level, name).prop_map(|(f, l, n)| Op::GetOpt(f, l, n)),
+        1 => Just(Op::Reserve),
+        1 => fd.prop_map(Op::Release),
+        1 => Just(Op::Pump),
+        1 => (0u16..5000).prop_map(Op::Advance),
     ]
 }
 
@@ -202,8 +218,18 @@ fn remote(h: u8, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(ip, port)
 }
 
-/// Run `op` on `t`; returns whether the result was an error (all of them typed).
-fn apply(net: &mut Net, side: Side, op: &Op) {
+/// What a sequence reached (coverage of the random calls).
+#[derive(Debug, Default, Clone, Copy)]
+struct Reached {
+    accepted: bool,
+    data_read: bool,
+    eof: bool,
+    reset: bool,
+}
+
+/// Run `op` on side `side`, noting what it reached. Every result is a typed
+/// `Result`; the point is that nothing panics.
+fn apply(net: &mut Net, side: Side, op: &Op, reached: &mut Reached) {
     let t = net.side(side);
     let mut buf = vec![0u8; 256];
     match *op {
@@ -219,7 +245,7 @@ fn apply(net: &mut Net, side: Side, op: &Op) {
             let _ = t.listen(Fd(f), b);
         }
         Op::Accept(f) => {
-            let _ = t.accept(Fd(f));
+            reached.accepted |= t.accept(Fd(f)).is_ok();
         }
         Op::Connect(f, h, p) => {
             let _ = t.connect(Fd(f), remote(h, p));
@@ -227,7 +253,12 @@ fn apply(net: &mut Net, side: Side, op: &Op) {
         Op::Read(f, n, peek) => {
             buf.resize(usize::from(n % 4096), 0);
             let flags = if peek { MsgFlags::PEEK } else { MsgFlags::NONE };
-            let _ = t.recv(Fd(f), &mut buf, flags);
+            match t.recv(Fd(f), &mut buf, flags) {
+                Ok(0) if !buf.is_empty() => reached.eof = true,
+                Ok(n) if n > 0 => reached.data_read = true,
+                Err(Errno::ECONNRESET) => reached.reset = true,
+                _ => {}
+            }
         }
         Op::Readv(f, n) => {
             let mut x = vec![0u8; usize::from(n % 100)];
@@ -279,6 +310,24 @@ fn apply(net: &mut Net, side: Side, op: &Op) {
             let _ = t.release_fd(Fd(f));
         }
         Op::Pump => net.pump(),
+        Op::ClientConnect => {
+            if let Ok(fd) = net.a.tcp_socket() {
+                let _ = net.a.connect(fd, SERVER);
+            }
+        }
+        Op::ReadEvery => {
+            for fd in 0..10 {
+                match t.read(Fd(fd), &mut buf) {
+                    Ok(0) => reached.eof = true,
+                    Ok(_) => reached.data_read = true,
+                    Err(Errno::ECONNRESET) => reached.reset = true,
+                    _ => {}
+                }
+            }
+        }
+        Op::ServerAccept => {
+            reached.accepted |= net.b.accept(Fd(0)).is_ok();
+        }
         Op::Advance(ms) => net.advance(Duration::from_millis(u64::from(ms))),
     }
 }
@@ -304,6 +353,41 @@ fn check(t: &mut SocketTable) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// One random sequence: a listener on B, then the calls; checks the invariants
+/// after each call and that everything closes cleanly at the end.
+fn run_sequence(ops: &[(bool, Op)]) -> Result<Reached, TestCaseError> {
+    let mut reached = Reached::default();
+    let mut net = Net::with_configs(engine_config(), engine_config(), 10);
+    let l = net.b.tcp_socket().unwrap();
+    net.b.bind(l, SERVER).unwrap();
+    net.b.listen(l, 4).unwrap();
+    for (on_a, op) in ops {
+        let side = if *on_a { Side::A } else { Side::B };
+        apply(&mut net, side, op, &mut reached);
+        check(&mut net.a)?;
+        check(&mut net.b)?;
+    }
+    // Everything can still be closed and the tables drain clean.
+    for fd in 0..12 {
+        let _ = net.a.close(Fd(fd));
+        let _ = net.b.close(Fd(fd));
+    }
+    net.advance(Duration::from_secs(200));
+    net.a.drain_changes(|_, _, _| {});
+    net.b.drain_changes(|_, _, _| {});
+    prop_assert_eq!(net.a.open_count(), 0);
+    prop_assert_eq!(net.b.open_count(), 0);
+    prop_assert_eq!(net.a.endpoint().connection_count(), 0);
+    prop_assert_eq!(net.b.endpoint().connection_count(), 0);
+    prop_assert!(net.a.ports_all_free());
+    prop_assert!(net.b.ports_all_free());
+    Ok(reached)
+}
+
+fn sequences() -> impl Strategy<Value = Vec<(bool, Op)>> {
+    proptest::collection::vec((any::<bool>(), op()), 1..80)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
@@ -313,33 +397,35 @@ proptest! {
     /// Random call sequences on both tables, with random descriptors and
     /// arguments, never panic; every failure is a typed `Errno`.
     #[test]
-    fn random_call_sequences_never_panic(
-        ops in proptest::collection::vec((any::<bool>(), op()), 1..80)
-    ) {
-        let mut net = Net::with_configs(engine_config(), engine_config(), 10);
-        // A listener on B so that connections can succeed.
-        let l = net.b.tcp_socket().unwrap();
-        net.b.bind(l, SERVER).unwrap();
-        net.b.listen(l, 4).unwrap();
-        for (on_a, op) in &ops {
-            let side = if *on_a { Side::A } else { Side::B };
-            apply(&mut net, side, op);
-            check(&mut net.a)?;
-            check(&mut net.b)?;
-        }
-        // Everything can still be closed and the tables drain clean.
-        for fd in 0..12 {
-            let _ = net.a.close(Fd(fd));
-            let _ = net.b.close(Fd(fd));
-        }
-        net.advance(Duration::from_secs(200));
-        net.a.drain_changes(|_, _, _| {});
-        net.b.drain_changes(|_, _, _| {});
-        prop_assert_eq!(net.a.open_count(), 0);
-        prop_assert_eq!(net.b.open_count(), 0);
-        prop_assert_eq!(net.a.endpoint().connection_count(), 0);
-        prop_assert_eq!(net.b.endpoint().connection_count(), 0);
-        prop_assert!(net.a.ports_all_free());
-        prop_assert!(net.b.ports_all_free());
+    fn random_call_sequences_never_panic(ops in sequences()) {
+        run_sequence(&ops)?;
     }
+}
+
+/// The generator is worth something only if sequences reach connections that
+/// accept, carry data, end and reset: a floor on how often they do.
+#[test]
+fn random_sequences_reach_interesting_states() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    let strategy = sequences();
+    let (mut n, mut accepted, mut data, mut eof, mut reset) = (0, 0, 0, 0, 0);
+    for _ in 0..200 {
+        let ops = strategy.new_tree(&mut runner).unwrap().current();
+        let r = run_sequence(&ops).unwrap();
+        n += 1;
+        accepted += usize::from(r.accepted);
+        data += usize::from(r.data_read);
+        eof += usize::from(r.eof);
+        reset += usize::from(r.reset);
+    }
+    eprintln!("of {n}: accepted {accepted}, data read {data}, eof {eof}, reset {reset}");
+    assert!(accepted * 2 >= n, "accepted in {accepted} of {n}");
+    assert!(data * 20 >= n, "data read in {data} of {n}");
+    assert!(eof * 20 >= n, "eof in {eof} of {n}");
+    assert!(reset * 20 >= n, "reset in {reset} of {n}");
 }
