@@ -259,6 +259,12 @@ impl SocketTable {
         self.open
     }
 
+    /// Capacity of the dirty list (tests: it must not grow while reporting).
+    #[cfg(test)]
+    pub(crate) fn dirty_capacity(&self) -> usize {
+        self.dirty.capacity()
+    }
+
     /// No port is held by a socket or a closing connection (tests).
     #[cfg(test)]
     pub(crate) fn ports_all_free(&self) -> bool {

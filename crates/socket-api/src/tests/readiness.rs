@@ -181,3 +181,26 @@ fn closed_descriptors_are_not_reported_and_bits_match_linux() {
         rd(true, true, false, false, false)
     );
 }
+
+#[test]
+fn reporting_never_grows_the_dirty_list() {
+    let mut net = Net::new();
+    let (c, _l, s) = net.connected();
+    let cap = net.b.dirty_capacity();
+    assert!(cap >= 3, "room for every descriptor");
+    for round in 0..200u32 {
+        net.a.write(c, &round.to_le_bytes()).unwrap();
+        net.advance(Duration::from_millis(50));
+        net.b.drain_changes(|_, _, _| {});
+        read_all(&mut net.b, s);
+        net.b.drain_changes(|_, _, _| {});
+    }
+    assert_eq!(net.b.dirty_capacity(), cap);
+}
+
+#[test]
+fn socket_table_can_move_to_the_stack_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<SocketTable>();
+    assert_send::<crate::Errno>();
+}
