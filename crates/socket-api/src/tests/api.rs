@@ -678,3 +678,38 @@ fn listen_backlog_extremes_are_clamped() {
         assert_eq!(net.b.listen(l, backlog), Ok(()), "backlog {backlog}");
     }
 }
+
+#[test]
+fn icmp_errors_during_connect_map_to_errnos() {
+    use tcp_core::{IcmpError, IcmpErrorKind};
+    let cases = [
+        (IcmpErrorKind::PortUnreachable, Some(Errno::ECONNREFUSED)),
+        (IcmpErrorKind::AdminProhibited, Some(Errno::ECONNREFUSED)),
+        (IcmpErrorKind::TimeExceeded, Some(Errno::EHOSTUNREACH)),
+        // Soft errors do not end the attempt (RFC 9293 MUST-56).
+        (IcmpErrorKind::HostUnreachable, None),
+        (IcmpErrorKind::NetUnreachable, None),
+    ];
+    for (kind, want) in cases {
+        let mut net = Net::new();
+        net.cut_a_to_b = true;
+        let c = net.a.tcp_socket().unwrap();
+        let _ = net.a.connect(c, SERVER);
+        net.pump();
+        let syn = net.log.iter().find(|g| g.from == Side::A).unwrap().seq;
+        let err = IcmpError {
+            kind,
+            local: net.a.getsockname(c).unwrap(),
+            remote: SERVER,
+            seq: wire::SeqNumber(syn),
+        };
+        let now = net.now;
+        net.a.handle_icmp_error(now, err);
+        let got = match net.a.getsockopt(c, SockOptName::Error) {
+            Ok(SockOpt::Error(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, want, "{kind:?}");
+        assert_eq!(net.ready(Side::A, c).hup, want.is_some(), "{kind:?}");
+    }
+}
