@@ -55,6 +55,13 @@
 //!   size receive windows or clamp the MSS per connection (requested from tcp-core).
 //! * A listener keeps one accepted-ahead connection so that its `EPOLLIN` level is
 //!   exact; its backlog is therefore effectively one larger.
+//! * Differences from Linux, on purpose or for lack of engine support: `write` on a
+//!   socket that never connected is `ENOTCONN` (Linux says `EPIPE`); `shutdown`
+//!   during the handshake is `ENOTCONN` (Linux aborts the attempt); `SO_LINGER` with a
+//!   non-zero time does not make `close` wait (the engine cannot report when a closed
+//!   connection's data was acknowledged); `SO_RCVBUF`/`SO_SNDBUF` are not doubled.
+//! * The runtime must call [`SocketTable::drain_changes`] regularly: it also learns
+//!   there when closed connections are released, which frees their ports for `bind`.
 //!
 //! # Idiomatic types
 //! `TcpListener`/`TcpStream` implementing `std::io::Read`/`Write` need blocking, hence
