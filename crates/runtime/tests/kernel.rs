@@ -140,3 +140,443 @@ fn our_client_talks_to_a_kernel_server() {
     let e = TcpStream::connect(&ctx, net.peer(9001)).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(Errno::ECONNREFUSED.errno()));
 }
+
+/// 64 KiB of deterministic data for chunk `i` of stream `seed`.
+fn chunk(seed: u64, i: u64, out: &mut [u8]) {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i.wrapping_add(1);
+    for b in out.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let bytes = x.to_le_bytes();
+        b.copy_from_slice(&bytes[..b.len()]);
+    }
+}
+
+const CHUNK: usize = 64 * 1024;
+
+#[test]
+fn sequential_short_connections_both_ways() {
+    if skip_unless_root("sequential_short_connections_both_ways") {
+        return;
+    }
+    const N: usize = 1000;
+    let mut net = start(1, ThreadMode::Threaded, |_| {});
+    let addr = net.ours(8081);
+    let ctx = net.take_ctx();
+    // Kernel clients to our server: 64-byte request, 64-byte response.
+    let server = std::thread::spawn(move || {
+        {
+            let l = TcpListener::bind(&ctx, addr).unwrap();
+            for _ in 0..N {
+                let (mut s, _) = l.accept().unwrap();
+                let mut req = [0u8; 64];
+                s.read_exact(&mut req).unwrap();
+                s.write_all(&req).unwrap();
+                let mut end = [0u8; 1];
+                assert_eq!(
+                    s.read(&mut end).unwrap(),
+                    0,
+                    "client closes after the reply"
+                );
+            }
+        }
+        ctx
+    });
+    let start_t = Instant::now();
+    net.pair
+        .peer
+        .spawn(move || {
+            for i in 0..N {
+                let mut s = kernel_connect(addr);
+                let req = [i as u8; 64];
+                s.write_all(&req).unwrap();
+                let mut resp = [0u8; 64];
+                s.read_exact(&mut resp).unwrap();
+                assert_eq!(resp, req, "connection {i}");
+            }
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+    let ctx = server.join().unwrap();
+    eprintln!(
+        "{N} kernel->ours short connections in {:?}",
+        start_t.elapsed()
+    );
+    // Our client to a kernel server, same pattern.
+    let kserver = kernel_echo_server(&net, 9002, N);
+    let peer = net.peer(9002);
+    let start_t = Instant::now();
+    for i in 0..N {
+        let mut s = TcpStream::connect(&ctx, peer).unwrap();
+        let req = [(i * 3) as u8; 64];
+        s.write_all(&req).unwrap();
+        let mut resp = [0u8; 64];
+        s.read_exact(&mut resp).unwrap();
+        assert_eq!(resp, req, "connection {i}");
+    }
+    kserver.join().unwrap().unwrap();
+    eprintln!(
+        "{N} ours->kernel short connections in {:?}",
+        start_t.elapsed()
+    );
+}
+
+#[test]
+fn concurrent_connections_served_with_epoll() {
+    if skip_unless_root("concurrent_connections_served_with_epoll") {
+        return;
+    }
+    const N: usize = 200;
+    let mut net = start(1, ThreadMode::Threaded, |_| {});
+    let addr = net.ours(8082);
+    let ctx = net.take_ctx();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let l = ctx.socket_nonblocking().unwrap();
+        ctx.setsockopt(l, runtime::SockOpt::ReuseAddr(true))
+            .unwrap();
+        ctx.bind(l, addr).unwrap();
+        ctx.listen(l, 1024).unwrap();
+        let ep = ctx.epoll_create().unwrap();
+        ctx.epoll_add(ep, l, Events::IN).unwrap();
+        ready_tx.send(()).unwrap();
+        let mut events = vec![runtime::Event::default(); 64];
+        let (mut accepted, mut closed, mut max_open) = (0, 0, 0);
+        let mut open = 0;
+        while closed < N {
+            let n = ctx
+                .epoll_wait(ep, &mut events, Some(Duration::from_secs(20)))
+                .unwrap();
+            assert!(
+                n > 0,
+                "epoll_wait timed out: {accepted} accepted, {closed} closed"
+            );
+            for ev in &events[..n] {
+                let fd = runtime::Fd(ev.data as u32);
+                if fd == l {
+                    loop {
+                        match ctx.accept(l) {
+                            Ok((c, _)) => {
+                                ctx.set_nonblocking(c, true).unwrap();
+                                ctx.epoll_add(ep, c, Events::IN).unwrap();
+                                accepted += 1;
+                                open += 1;
+                                max_open = max_open.max(open);
+                            }
+                            Err(e) if e.socket_errno() == Some(Errno::EAGAIN) => break,
+                            Err(e) => panic!("accept: {e}"),
+                        }
+                    }
+                    continue;
+                }
+                let mut buf = [0u8; 256];
+                loop {
+                    match ctx.read(fd, &mut buf) {
+                        Ok(0) => {
+                            ctx.close(fd).unwrap();
+                            closed += 1;
+                            open -= 1;
+                            break;
+                        }
+                        Ok(k) => ctx.write_all(fd, &buf[..k]).unwrap(),
+                        Err(e) if e.socket_errno() == Some(Errno::EAGAIN) => break,
+                        Err(e) => panic!("read: {e}"),
+                    }
+                }
+            }
+        }
+        max_open
+    });
+    ready_rx.recv().unwrap();
+    net.pair
+        .peer
+        .spawn(move || {
+            let mut conns: Vec<_> = (0..N).map(|_| kernel_connect(addr)).collect();
+            for (i, s) in conns.iter_mut().enumerate() {
+                s.write_all(&[i as u8; 64]).unwrap();
+            }
+            for (i, s) in conns.iter_mut().enumerate() {
+                let mut r = [0u8; 64];
+                s.read_exact(&mut r).unwrap();
+                assert_eq!(r, [i as u8; 64]);
+            }
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+    let max_open = server.join().unwrap();
+    assert_eq!(max_open, N, "all {N} connections were open at once");
+}
+
+#[test]
+fn bulk_256_mib_each_way_with_sha256() {
+    if skip_unless_root("bulk_256_mib_each_way_with_sha256") {
+        return;
+    }
+    const CHUNKS: u64 = (256 << 20) / CHUNK as u64;
+    let mut net = start(1, ThreadMode::Threaded, |_| {});
+    let peer = net.peer(9003);
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    // Kernel side: receive 256 MiB and hash it, then send 256 MiB of its own.
+    let kernel = net.pair.peer.spawn(move || {
+        let l = std::net::TcpListener::bind(peer).unwrap();
+        up_tx.send(()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut got = 0u64;
+        while got < CHUNKS * CHUNK as u64 {
+            let k = s.read(&mut buf).unwrap();
+            assert!(k > 0, "early EOF after {got} bytes");
+            h.update(&buf[..k]);
+            got += k as u64;
+        }
+        let mut sent = Sha256::new();
+        for i in 0..CHUNKS {
+            chunk(2, i, &mut buf);
+            sent.update(&buf);
+            s.write_all(&buf).unwrap();
+        }
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        (h.finalize().to_vec(), sent.finalize().to_vec())
+    });
+    up_rx.recv().unwrap();
+    let ctx = net.take_ctx();
+    let mut s = TcpStream::connect(&ctx, peer).unwrap();
+    let mut buf = vec![0u8; CHUNK];
+    let mut sent = Sha256::new();
+    let t0 = Instant::now();
+    for i in 0..CHUNKS {
+        chunk(1, i, &mut buf);
+        sent.update(&buf);
+        s.write_all(&buf).unwrap();
+    }
+    let up = t0.elapsed();
+    let t1 = Instant::now();
+    let mut got = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let k = s.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        got.update(&buf[..k]);
+        total += k as u64;
+    }
+    let down = t1.elapsed();
+    let (kernel_got, kernel_sent) = kernel.join().unwrap().unwrap();
+    assert_eq!(total, CHUNKS * CHUNK as u64);
+    assert_eq!(
+        kernel_got,
+        sent.finalize().to_vec(),
+        "kernel's hash of our data"
+    );
+    assert_eq!(
+        got.finalize().to_vec(),
+        kernel_sent,
+        "our hash of the kernel's data"
+    );
+    let gbps = |d: Duration| (256u64 << 23) as f64 / d.as_secs_f64() / 1e9;
+    eprintln!(
+        "256 MiB ours->kernel {up:?} ({:.2} Gbit/s), kernel->ours {down:?} ({:.2} Gbit/s)",
+        gbps(up),
+        gbps(down)
+    );
+    drop(s);
+    drop(ctx);
+}
+
+#[test]
+fn half_close_in_both_directions() {
+    if skip_unless_root("half_close_in_both_directions") {
+        return;
+    }
+    let mut net = start(1, ThreadMode::Threaded, |_| {});
+    let addr = net.ours(8083);
+    let ctx = net.take_ctx();
+    let server = std::thread::spawn(move || {
+        {
+            let l = TcpListener::bind(&ctx, addr).unwrap();
+            // 1. The kernel half-closes: we read to EOF, then still send.
+            let (mut s, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"request then FIN");
+            s.write_all(b"reply after your FIN").unwrap();
+            drop(s);
+            // 2. We half-close: the kernel sees EOF and still sends to us.
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"our data then FIN").unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"kernel data after our FIN");
+        }
+        ctx
+    });
+    net.pair
+        .peer
+        .spawn(move || {
+            let mut s = kernel_connect(addr);
+            s.write_all(b"request then FIN").unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"reply after your FIN");
+            let mut s = kernel_connect(addr);
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"our data then FIN");
+            s.write_all(b"kernel data after our FIN").unwrap();
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+    server.join().unwrap();
+}
+
+#[test]
+fn abort_is_a_reset_for_the_kernel() {
+    if skip_unless_root("abort_is_a_reset_for_the_kernel") {
+        return;
+    }
+    let mut net = start(1, ThreadMode::Threaded, |_| {});
+    let peer = net.peer(9004);
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let kernel = net.pair.peer.spawn(move || {
+        let l = std::net::TcpListener::bind(peer).unwrap();
+        up_tx.send(()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"before abort");
+        s.read(&mut buf).map_err(|e| e.kind())
+    });
+    up_rx.recv().unwrap();
+    let ctx = net.take_ctx();
+    let mut s = TcpStream::connect(&ctx, peer).unwrap();
+    s.write_all(b"before abort").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    s.abort().unwrap();
+    let r = kernel.join().unwrap().unwrap();
+    assert_eq!(r, Err(std::io::ErrorKind::ConnectionReset));
+}
+
+#[test]
+fn kernel_peer_killed_mid_transfer_is_reset_or_timeout() {
+    if skip_unless_root("kernel_peer_killed_mid_transfer_is_reset_or_timeout") {
+        return;
+    }
+    let mut net = start(1, ThreadMode::Threaded, |_| {});
+    let peer = net.peer(9005);
+    let script = format!(
+        "import socket,time\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nl.bind(('{}',{}))\nl.listen(1)\nc,_=l.accept()\nc.recv(1000)\ntime.sleep(60)\n",
+        peer.ip(),
+        peer.port()
+    );
+    let mut child = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            net.pair.peer.name(),
+            "python3",
+            "-c",
+            &script,
+        ])
+        .spawn()
+        .expect("python3 server");
+    let ctx = net.take_ctx();
+    let (connected_tx, connected_rx) = std::sync::mpsc::channel();
+    // Fill the pipe: the peer reads 1000 bytes and then nothing.
+    let writer = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut s = loop {
+            match TcpStream::connect(&ctx, peer) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(e) => panic!("connect to the python server: {e}"),
+            }
+        };
+        connected_tx.send(()).unwrap();
+        let data = vec![7u8; CHUNK];
+        loop {
+            if let Err(e) = s.write_all(&data) {
+                break e;
+            }
+        }
+    });
+    connected_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let err = writer.join().unwrap();
+    let errno = err.raw_os_error();
+    assert!(
+        errno == Some(Errno::ECONNRESET.errno()) || errno == Some(Errno::ETIMEDOUT.errno()),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn max_concurrency_refuses_then_recovers() {
+    if skip_unless_root("max_concurrency_refuses_then_recovers") {
+        return;
+    }
+    const MAX: usize = 8;
+    let mut net = start(1, ThreadMode::Threaded, |c| c.stack.max_concurrency = MAX);
+    let addr = net.ours(8084);
+    let ctx = net.take_ctx();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        {
+            let l = TcpListener::bind(&ctx, addr).unwrap();
+            let mut held = Vec::new();
+            for _ in 0..MAX {
+                held.push(l.accept().unwrap().0);
+            }
+            // Wait for the kernel to finish its refused attempt, then serve
+            // the held connections to EOF and close them.
+            rx.recv().unwrap();
+            for mut s in held {
+                let mut b = Vec::new();
+                s.read_to_end(&mut b).unwrap();
+            }
+            // The stack recovered: one more connection is accepted and served.
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"recovered").unwrap();
+        }
+        ctx
+    });
+    net.pair
+        .peer
+        .spawn(move || {
+            let held: Vec<_> = (0..MAX).map(|_| kernel_connect(addr)).collect();
+            // Every slot is taken: the next SYN is dropped, the connect times out.
+            let r = std::net::TcpStream::connect_timeout(&addr.into(), Duration::from_millis(700));
+            assert!(r.is_err(), "connection beyond max_concurrency was accepted");
+            tx.send(()).unwrap();
+            drop(held);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let mut s = loop {
+                match std::net::TcpStream::connect_timeout(&addr.into(), Duration::from_secs(2)) {
+                    Ok(s) => break s,
+                    Err(e) => {
+                        assert!(Instant::now() < deadline, "never recovered: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            };
+            let mut got = String::new();
+            s.read_to_string(&mut got).unwrap();
+            assert_eq!(got, "recovered");
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+    server.join().unwrap();
+}
