@@ -3,6 +3,7 @@
 
 use crate::kernel::KernelStack;
 use crate::net::NetStack;
+use crate::ours::OurStack;
 use std::path::PathBuf;
 
 /// Stack selection, flattened into every binary's arguments.
@@ -38,9 +39,21 @@ impl StackArgs {
             let stack = KernelStack::new(self.cores, &self.cpus);
             return app.run(&stack);
         }
-        anyhow::bail!(
-            "our stack is not available in this build yet (the runtime crate has no \
-             context API); run with --kernel for Linux sockets"
-        )
+        let Some(path) = &self.config else {
+            anyhow::bail!(
+                "say which stack: --config FILE (our stack, see \
+                 crates/runtime/examples/mtcp.toml) or --kernel (Linux sockets)"
+            );
+        };
+        let config = runtime::RuntimeConfig::load(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if config.net.backend == runtime::Backend::Memory {
+            anyhow::bail!(
+                "the memory backend has no peer outside this process; \
+                 `cargo xtask demo` runs the apps on it back to back"
+            );
+        }
+        let stack = OurStack::start(config)?;
+        app.run(&stack)
     }
 }

@@ -23,6 +23,7 @@ pub mod hist;
 pub mod http;
 pub mod kernel;
 pub mod net;
+pub mod ours;
 pub mod perf;
 pub mod run;
 pub mod server;
