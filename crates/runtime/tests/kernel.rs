@@ -580,3 +580,129 @@ fn max_concurrency_refuses_then_recovers() {
         .unwrap();
     server.join().unwrap();
 }
+
+#[test]
+fn two_cores_spread_flows_and_complete_every_transfer() {
+    if skip_unless_root("two_cores_spread_flows_and_complete_every_transfer") {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    const N: usize = 64;
+    const LEN: usize = 128 * 1024;
+    let mut net = start(2, ThreadMode::Threaded, |_| {});
+    let addr = net.ours(8085);
+    let kserver = kernel_echo_server(&net, 9006, 2 * 10);
+    let peer = net.peer(9006);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let servers: Vec<_> = (0..2)
+        .map(|_| {
+            let ctx = net.take_ctx();
+            let stop = Arc::clone(&stop);
+            let up_tx = up_tx.clone();
+            std::thread::spawn(move || {
+                // Our clients on this core to the kernel server first.
+                for i in 0..10u8 {
+                    let mut s = TcpStream::connect(&ctx, peer).unwrap();
+                    let data = vec![i ^ ctx.core() as u8; 32 * 1024];
+                    s.write_all(&data).unwrap();
+                    s.shutdown(Shutdown::Write).unwrap();
+                    let mut back = Vec::new();
+                    s.read_to_end(&mut back).unwrap();
+                    assert_eq!(back, data);
+                }
+                // Then every core listens on the same port (as with mTCP) and
+                // serves the passive flows it owns.
+                let mut served = 0usize;
+                {
+                    let l = TcpListener::bind(&ctx, addr).unwrap();
+                    l.set_nonblocking(true).unwrap();
+                    up_tx.send(()).unwrap();
+                    while !stop.load(Ordering::Acquire) {
+                        match l.accept() {
+                            Ok((mut s, _)) => {
+                                s.set_nonblocking(false).unwrap();
+                                let mut buf = vec![0u8; 65536];
+                                loop {
+                                    let k = s.read(&mut buf).unwrap();
+                                    if k == 0 {
+                                        break;
+                                    }
+                                    s.write_all(&buf[..k]).unwrap();
+                                }
+                                served += 1;
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                std::thread::sleep(Duration::from_millis(1))
+                            }
+                            Err(e) => panic!("accept: {e}"),
+                        }
+                    }
+                }
+                (served, ctx.stats())
+            })
+        })
+        .collect();
+    up_rx.recv().unwrap();
+    up_rx.recv().unwrap();
+    net.pair
+        .peer
+        .spawn(move || {
+            for i in 0..N {
+                let mut s = kernel_connect(addr);
+                let data = pattern(LEN, i as u8);
+                let mut w = s.try_clone().unwrap();
+                let d2 = data.clone();
+                let t = std::thread::spawn(move || {
+                    w.write_all(&d2).unwrap();
+                    w.shutdown(std::net::Shutdown::Write).unwrap();
+                });
+                let mut back = Vec::new();
+                s.read_to_end(&mut back).unwrap();
+                t.join().unwrap();
+                assert_eq!(back.len(), LEN, "connection {i}");
+                assert!(back == data, "connection {i} corrupted");
+            }
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+    stop.store(true, Ordering::Release);
+    let results: Vec<_> = servers.into_iter().map(|h| h.join().unwrap()).collect();
+    kserver.join().unwrap().unwrap();
+    let served: Vec<usize> = results.iter().map(|r| r.0).collect();
+    eprintln!(
+        "served per core {served:?}; stats {:?}",
+        results.iter().map(|r| r.1).collect::<Vec<_>>()
+    );
+    assert_eq!(served.iter().sum::<usize>(), N);
+    assert!(
+        served.iter().all(|&s| s > 0),
+        "flows on both cores: {served:?}"
+    );
+    assert!(
+        results.iter().all(|r| r.1.rx_packets > 0),
+        "both queues received"
+    );
+}
+
+#[test]
+fn run_to_completion_mode_against_the_kernel() {
+    if skip_unless_root("run_to_completion_mode_against_the_kernel") {
+        return;
+    }
+    let mut net = start(1, ThreadMode::RunToCompletion, |_| {});
+    let kserver = kernel_echo_server(&net, 9007, 200);
+    let peer = net.peer(9007);
+    let ctx = net.take_ctx();
+    for i in 0..200 {
+        let mut s = TcpStream::connect(&ctx, peer).unwrap();
+        let req = [i as u8; 64];
+        s.write_all(&req).unwrap();
+        let mut resp = [0u8; 64];
+        s.read_exact(&mut resp).unwrap();
+        assert_eq!(resp, req);
+    }
+    kserver.join().unwrap().unwrap();
+}
