@@ -22,6 +22,7 @@ use mtcp_apps::client::LoadPlan;
 use mtcp_apps::http::{FileCache, HttpGet};
 use mtcp_apps::kernel::KernelStack;
 use mtcp_apps::net::{NetStack, StopFlag};
+use mtcp_apps::ours::{xdp_config, OurStack};
 use mtcp_apps::perf::Workload;
 use mtcp_apps::run::{load, perf_client, serve_http, serve_perf, summarize, Summary};
 use packet_io::testnet::{VethOptions, VethPair};
@@ -153,9 +154,70 @@ impl Default for Options {
 
 const PORT: u16 = 5001;
 
-/// Why our stack's side was not measured, or `None` when it can be.
-pub fn ours_unavailable() -> Option<&'static str> {
-    Some("the runtime crate has no per-core context API yet (issue 4)")
+/// Starts our stack at both ends of `net`: the server side on our end
+/// (pinned to the server CPU), the client side on the peer end.
+pub fn start_ours(net: &VethPair, opts: &Options) -> anyhow::Result<(OurStack, OurStack)> {
+    let scfg = xdp_config(&net.our_if, net.our_ip, net.our_mac, opts.server_cpu);
+    let ccfg = xdp_config(&net.peer_if, net.peer_ip, net.peer_mac, opts.client_cpu);
+    let server = net
+        .ours
+        .spawn(move || OurStack::start(scfg))
+        .join()
+        .map_err(|_| anyhow::anyhow!("starting our server stack panicked"))???;
+    let client = net
+        .peer
+        .spawn(move || OurStack::start(ccfg))
+        .join()
+        .map_err(|_| anyhow::anyhow!("starting our client stack panicked"))???;
+    Ok((server, client))
+}
+
+/// Runs one repetition of `case` on our stack at both ends.
+fn run_ours(
+    server: &OurStack,
+    client: &OurStack,
+    net: &VethPair,
+    case: &Case,
+    opts: &Options,
+) -> anyhow::Result<Summary> {
+    let stop = StopFlag::new();
+    let listen: SocketAddr = (IpAddr::V4(net.our_ip), PORT).into();
+    let (tx, rx) = mpsc::channel::<SocketAddr>();
+    let tx = Mutex::new(tx);
+    let cache = http_cache();
+    std::thread::scope(|s| {
+        let srv = s.spawn(|| {
+            let ready = |_core: usize, a: SocketAddr| {
+                let _ = tx.lock().map(|t| t.send(a));
+            };
+            match case.kind {
+                Kind::Perf(w) => serve_perf(server, w, 64, listen, &stop, &ready).map(drop),
+                Kind::Http => serve_http(server, listen, 4096, &cache, &stop, &ready).map(drop),
+            }
+        });
+        let target = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(a) => a,
+            Err(_) => {
+                stop.stop();
+                let r = srv.join();
+                anyhow::bail!("our server did not start: {r:?}");
+            }
+        };
+        let plan = LoadPlan {
+            target,
+            concurrency: case.concurrency,
+            requests: None,
+            duration: Some(Duration::from_secs_f64(opts.secs)),
+            nodelay: true,
+        };
+        let summary = client_run(client, case.kind, &plan);
+        // Let the last closes finish before the server's sockets go.
+        std::thread::sleep(Duration::from_millis(100));
+        stop.stop();
+        let served = srv.join();
+        served.map_err(|_| anyhow::anyhow!("our server panicked"))??;
+        Ok(summary?)
+    })
 }
 
 fn record_name(side: Side, case: &Case) -> &'static str {
@@ -314,14 +376,7 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
             opts.only.is_empty() || opts.only.iter().any(|o| c.workload().contains(o.as_str()))
         })
         .collect();
-    let ours_missing = ours_unavailable();
-    let mut sides = opts.sides.clone();
-    if let Some(why) = ours_missing {
-        if sides.contains(&Side::Ours) {
-            eprintln!("stacks: our stack NOT measured: {why}");
-            sides.retain(|s| *s != Side::Ours);
-        }
-    }
+    let sides = opts.sides.clone();
     let runs: usize = cases
         .iter()
         .map(|c| if c.offload { 1 } else { sides.len() })
@@ -333,8 +388,22 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut records = Vec::new();
-    for case in &cases {
-        for &side in &sides {
+    // Linux first, then ours: our XDP steering program must not be attached
+    // while Linux runs on the same pair.
+    for &side in &sides {
+        let ours = match side {
+            Side::Linux => None,
+            Side::Ours => match start_ours(&net, opts) {
+                Ok(pair) => Some(pair),
+                Err(e) => {
+                    bar.println(format!(
+                        "stacks: our stack NOT measured: cannot start it: {e:#}"
+                    ));
+                    continue;
+                }
+            },
+        };
+        for case in &cases {
             if case.offload && side == Side::Ours {
                 continue;
             }
@@ -352,7 +421,10 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                 ));
                 let s = match side {
                     Side::Linux => run_linux(&net, case, opts),
-                    Side::Ours => Err(anyhow::anyhow!("our stack is not available")),
+                    Side::Ours => match &ours {
+                        Some((server, client)) => run_ours(server, client, &net, case, opts),
+                        None => Err(anyhow::anyhow!("our stack is not running")),
+                    },
                 };
                 match s {
                     Ok(s) => {
@@ -390,6 +462,7 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                 records.extend(recs);
             }
         }
+        drop(ours);
     }
     bar.finish_and_clear();
     Ok(records)
