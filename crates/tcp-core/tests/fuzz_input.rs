@@ -709,7 +709,6 @@ proptest! {
 /// segment fills in all or part of a gap in the sequence space". Here a
 /// segment at RCV.NXT fills only the first part of a 3-segment gap.
 #[test]
-#[ignore = "engine bug: a partial gap fill at RCV.NXT waits for the delayed-ACK timer (sim-findings F1)"]
 fn partial_hole_fill_is_acked_at_once() {
     let mut cfg = plain(false);
     cfg.delayed_ack = Duration::from_millis(40);
