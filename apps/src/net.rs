@@ -120,6 +120,11 @@ pub trait NetStack: Send + Sync {
 
     /// The CPU that context `index` runs on, if pinned.
     fn cpu(&self, index: usize) -> Option<usize>;
+
+    /// The stack's own per-core counters, one line per core, if it keeps any.
+    fn report(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A shared stop flag, set by a deadline or by the caller.

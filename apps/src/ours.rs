@@ -144,6 +144,31 @@ impl NetStack for OurStack {
         // Pinned by Context::pin_current_thread, to the configured CPU.
         None
     }
+
+    fn report(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .stats()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    "core {i}: rx {} pkts / {} B, tx {} pkts / {} B, drops {}, \
+                     retransmissions {}, active flows {}, forwarded in/out {}/{}, app calls {}",
+                    s.rx_packets,
+                    s.rx_bytes,
+                    s.tx_packets,
+                    s.tx_bytes,
+                    s.drops,
+                    s.retransmissions,
+                    s.active_flows,
+                    s.forwarded_in,
+                    s.forwarded_out,
+                    s.calls
+                )
+            })
+            .collect();
+        Some(lines.join("\n"))
+    }
 }
 
 /// One core's context of our stack, with its epoll instance; goes back to

@@ -5,6 +5,7 @@
 //! - `bench`: run the benchmarks and print their figures.
 //! - `deps`: only install the Debian packages.
 
+mod demo;
 mod deps;
 
 use anyhow::{bail, Context, Result};
@@ -20,6 +21,7 @@ fn main() -> Result<()> {
         "bench" => bench(&rest),
         "conformance" => conformance(&rest),
         "deps" => deps::ensure(),
+        "demo" => demo::demo(&rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
@@ -27,7 +29,8 @@ fn main() -> Result<()> {
                  test    install build dependencies if missing, then run every test\n  \
                  bench   run the benchmarks (in-process figures)\n  \
                  conformance [DIR...]  run packetdrill scripts against tcp-core\n  \
-                 deps    install the Debian packages the build needs"
+                 deps    install the Debian packages the build needs\n  \
+                 demo    epserver on our stack over AF_XDP, fetched and loaded from a namespace"
             );
             if task.is_empty() || task == "help" || task == "--help" {
                 Ok(())

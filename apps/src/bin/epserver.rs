@@ -33,6 +33,10 @@ struct Args {
     /// Largest total size of the files cached, MiB.
     #[arg(long, default_value_t = 1024)]
     max_mib: usize,
+    /// Stop when standard input reaches end of file (for scripts that
+    /// started the server and want its final statistics).
+    #[arg(long)]
+    stdin_stop: bool,
     /// Print the final statistics as JSON.
     #[arg(long)]
     json: bool,
@@ -53,6 +57,13 @@ impl WithStack for App {
         if let Some(d) = self.args.duration {
             stop_after(&stop, Duration::from_secs_f64(d.max(0.0)));
         }
+        if self.args.stdin_stop {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                stop.stop();
+            });
+        }
         let name = stack.name();
         let stats = serve_http(
             stack,
@@ -62,6 +73,9 @@ impl WithStack for App {
             &stop,
             &|core, addr| eprintln!("epserver: core {core} listening on {addr} ({name})"),
         )?;
+        if let Some(r) = stack.report() {
+            eprintln!("epserver: {name} per-core stack counters:\n{r}");
+        }
         Ok(stats)
     }
 }
