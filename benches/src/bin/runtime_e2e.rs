@@ -157,12 +157,26 @@ fn run_linux(net: &VethPair, w: Workload, secs: f64) -> f64 {
             Workload::Pingpong => pingpong_client(connect()?, secs),
         }
     });
-    let rate = client.join().expect("client").expect("netns").expect("client io");
-    server.join().expect("server").expect("netns").expect("server io");
+    let rate = client
+        .join()
+        .expect("client")
+        .expect("netns")
+        .expect("client io");
+    server
+        .join()
+        .expect("server")
+        .expect("netns")
+        .expect("server io");
     rate
 }
 
-fn our_config(ifname: &str, ip: Ipv4Addr, mac: [u8; 6], cpu: usize, mode: ThreadMode) -> RuntimeConfig {
+fn our_config(
+    ifname: &str,
+    ip: Ipv4Addr,
+    mac: [u8; 6],
+    cpu: usize,
+    mode: ThreadMode,
+) -> RuntimeConfig {
     let text = format!(
         "[net]\nbackend = \"af_xdp\"\ninterface = \"{ifname}\"\naddress = \"{ip}\"\nmac = \"{}\"\nxdp_frames = 4096\n\
          [stack]\ncores = [{cpu}]\npin = true\nmode = \"{}\"\nmax_concurrency = 65536\nmsl_ms = 250\nnodelay = true\nspin_us = 50\nseed = 1\n",
@@ -252,7 +266,9 @@ fn main() {
         }
     }
     if !testnet::is_root() {
-        println!("runtime_e2e: SKIPPED (needs root to create network namespaces and AF_XDP sockets)");
+        println!(
+            "runtime_e2e: SKIPPED (needs root to create network namespaces and AF_XDP sockets)"
+        );
         return;
     }
     if testnet::available_cpus() < 2 {
@@ -284,8 +300,11 @@ fn main() {
                 };
                 samples.push(rate);
             }
-            let rec = Record::from_samples("runtime_e2e", w.name(), "rate", 1, name, w.unit(), &samples)
-                .with_note("server CPU 0, client CPU 1, one connection at a time, 64-byte messages");
+            let rec =
+                Record::from_samples("runtime_e2e", w.name(), "rate", 1, name, w.unit(), &samples)
+                    .with_note(
+                        "server CPU 0, client CPU 1, one connection at a time, 64-byte messages",
+                    );
             let ratio = match linux_median {
                 None => {
                     linux_median = Some(rec.median);
