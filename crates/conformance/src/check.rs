@@ -12,9 +12,10 @@
 //!   inbound segments; with a tick, each later TS val must advance like the
 //!   script's: `|(ours - offset) - script| * tick <= tolerance`; our TS ecr
 //!   must equal the script's (it echoes the script's own TS val);
-//! - flags, sequence range, payload length and `ack` are exact; `win` and
-//!   options are compared when the script gives them (no options written
-//!   means none), through the rules of [`crate::normalise`].
+//! - flags, sequence range, payload length and `ack` are exact; the urgent
+//!   pointer must be 0 without URG; `win` and options are compared when the
+//!   script gives them (no options written means none), through the rules of
+//!   [`crate::normalise`]; the checksum is verified.
 
 use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
@@ -78,6 +79,8 @@ pub struct Sent {
     pub ack: u32,
     /// Raw window field.
     pub window: u16,
+    /// Urgent pointer.
+    pub urgent: u16,
     /// Options in wire order, with absolute values.
     pub options: Vec<TcpOptionSpec>,
     /// Payload length.
@@ -129,6 +132,7 @@ impl Sent {
             seq: packet.seq_number().0,
             ack: packet.ack_number().0,
             window: packet.window_len(),
+            urgent: packet.urgent_at(),
             options,
             payload_len: packet.payload_len(),
         })
@@ -292,6 +296,11 @@ pub fn check_outbound(spec: &TcpSpec, sent: &Sent, map: &mut SeqMap) -> Result<(
         if rel != start {
             return Err(mismatch("seq", start, rel));
         }
+    }
+    // The scripts have no urgent syntax: the urgent pointer must be zero
+    // unless URG is set (which the flags check already compared).
+    if !sent.flags.contains(TcpFlags::URG) && sent.urgent != 0 {
+        return Err(mismatch("urgent pointer", 0, sent.urgent));
     }
     if spec.seq.len() as usize != sent.payload_len {
         return Err(mismatch("length", spec.seq.len(), sent.payload_len));
@@ -586,6 +595,22 @@ mod tests {
                 "{line}: {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn stray_urgent_pointer_is_a_mismatch() {
+        let mut map = SeqMap::new(5000);
+        map.local_isn = Some(1_000_000);
+        let mut seg = base();
+        seg.flags = TcpFlags::ACK;
+        seg.seq = SeqNumber(1_000_001);
+        seg.ack = SeqNumber(5001);
+        seg.urgent = 7;
+        let e = spec("+0 > . 1:1(0) ack 1 win 65535");
+        assert_eq!(
+            check_outbound(&e, &sent(seg), &mut map).unwrap_err().field,
+            "urgent pointer"
+        );
     }
 
     #[test]
