@@ -75,11 +75,13 @@ fn stack_color(i: usize) -> RGBColor {
 /// and the ratio to Linux written above the others' bars.
 pub fn svg(records: &[Record]) -> String {
     // (metric, unit) -> category -> stack -> record
-    let mut panels: BTreeMap<(String, String), BTreeMap<String, Vec<&Record>>> = BTreeMap::new();
+    // (rate first, metric, unit) -> category -> records
+    let mut panels: BTreeMap<(bool, String, String), BTreeMap<String, Vec<&Record>>> =
+        BTreeMap::new();
     for r in records.iter().filter(|r| r.median.is_finite()) {
         let cat = format!("{} c={}", r.workload, r.concurrency);
         panels
-            .entry((r.metric.clone(), r.unit.clone()))
+            .entry((r.metric != "rate", r.metric.clone(), r.unit.clone()))
             .or_default()
             .entry(cat)
             .or_default()
@@ -104,7 +106,7 @@ pub fn svg(records: &[Record]) -> String {
             ));
         }
         let areas = root.split_evenly((panels.len().max(1), 1));
-        for (area, ((metric, unit), cats)) in areas.iter().zip(panels.iter()) {
+        for (area, ((_, metric, unit), cats)) in areas.iter().zip(panels.iter()) {
             let _ = draw_panel(area, metric, unit, cats, &stacks);
         }
         let _ = root.present();
@@ -123,16 +125,34 @@ fn draw_panel(
 ) -> Option<()> {
     let names: Vec<&String> = cats.keys().collect();
     let n = names.len().max(1);
-    let ymax = cats
-        .values()
-        .flatten()
-        .map(|r| r.max.max(r.median))
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
-        * 1.25;
+    let values = || {
+        cats.values()
+            .flatten()
+            .flat_map(|r| [r.min, r.median, r.max])
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    // Latencies span decades (tens of microseconds to seconds): log10 axis,
+    // drawn as log10 of the values on a linear axis.
+    let log = unit == "us";
+    let (y0, ymax) = if log {
+        let lo = values()
+            .fold(f64::INFINITY, f64::min)
+            .max(1e-3)
+            .log10()
+            .floor();
+        let hi = values().fold(0.0f64, f64::max).max(1e-3).log10() + 0.3;
+        (lo, hi.max(lo + 1.0))
+    } else {
+        (0.0, values().fold(0.0f64, f64::max).max(1e-9) * 1.25)
+    };
+    let y = |v: f64| if log { v.max(1e-3).log10() } else { v };
+    let caption = if log {
+        format!("{metric} ({unit}, log scale)")
+    } else {
+        format!("{metric} ({unit})")
+    };
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("{metric} ({unit})"), ("sans-serif", 18))
+        .caption(caption, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(80)
@@ -154,7 +174,7 @@ fn draw_panel(
         .disable_x_mesh()
         .x_labels(n)
         .x_label_formatter(&label)
-        .y_label_formatter(&|y| fmt_num(*y))
+        .y_label_formatter(&|v| fmt_num(if log { 10f64.powf(*v) } else { *v }))
         .y_desc(unit)
         .draw()
         .ok()?;
@@ -176,7 +196,7 @@ fn draw_panel(
         }
         chart
             .draw_series(bars.iter().map(|(x, r)| {
-                Rectangle::new([(*x, 0.0), (*x + width * 0.9, r.median)], color.filled())
+                Rectangle::new([(*x, y0), (*x + width * 0.9, y(r.median))], color.filled())
             }))
             .ok()?
             .label(*stack)
@@ -184,7 +204,10 @@ fn draw_panel(
         chart
             .draw_series(bars.iter().map(|(x, r)| {
                 let mid = *x + width * 0.45;
-                PathElement::new(vec![(mid, r.min), (mid, r.max)], BLACK.stroke_width(1))
+                PathElement::new(
+                    vec![(mid, y(r.min)), (mid, y(r.max))],
+                    BLACK.stroke_width(1),
+                )
             }))
             .ok()?;
         chart
@@ -192,7 +215,7 @@ fn draw_panel(
                 r.ratio_to_linux.map(|ratio| {
                     Text::new(
                         format!("{ratio:.2}x"),
-                        (*x, r.max.max(r.median) + ymax * 0.02),
+                        (*x, y(r.max.max(r.median)) + (ymax - y0) * 0.06),
                         ("sans-serif", 12),
                     )
                 })

@@ -4,8 +4,9 @@
 //!
 //! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]... [--linux-only]
 //!        (needs root; skips otherwise)
+//!        stacks --report   (rewrite latest.md and latest.svg from latest.json)
 
-use mtcp_benches::record::append_records;
+use mtcp_benches::record::{append_records, compute_ratios};
 use mtcp_benches::report::markdown;
 use mtcp_benches::stacks::{run_all, Options, Side};
 use std::time::Instant;
@@ -34,6 +35,13 @@ fn main() -> anyhow::Result<()> {
             "--only" => opts.only.extend(args.next()),
             "--linux-only" => opts.sides = vec![Side::Linux],
             "--ours-only" => opts.sides = vec![Side::Ours],
+            "--report" => {
+                // Only rewrite latest.md and latest.svg from latest.json.
+                let path = append_records(&[])?;
+                let all = mtcp_benches::record::read_records(&path)?;
+                println!("{}", markdown(&all));
+                return Ok(());
+            }
             _ => {}
         }
     }
@@ -60,8 +68,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let t = Instant::now();
-    let records = run_all(&opts)?;
+    let mut records = run_all(&opts)?;
     let path = append_records(&records)?;
+    compute_ratios(&mut records);
     println!("{}", markdown(&records));
     println!(
         "stacks: {} records in {:.0} s -> {} (and latest.md, latest.svg)",
