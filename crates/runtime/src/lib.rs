@@ -1,5 +1,71 @@
-//! Per-core stack contexts joining packet-io, tcp-core and timers, in mTCP's
-//! thread model.
+//! The mtcp-rs runtime: per-core stack contexts in mTCP's thread model,
+//! joining packet-io (AF_XDP or memory queues), the network layer (ARP,
+//! IPv4, ICMP), tcp-core's engine behind socket-api's descriptor table, and
+//! epoll-events, with the application API under mTCP's names.
+//!
+//! # Start-up
+//! [`RuntimeConfig`] is read from a TOML file (`examples/mtcp.toml`
+//! documents every key): interface, address, netmask, gateway, MAC, cores,
+//! max concurrency, buffer sizes, timeouts, backend (`af_xdp` or `memory`),
+//! thread mode and statistics interval. [`Runtime::start`] (mTCP's
+//! `mtcp_init` plus `mtcp_create_context` for every core) opens one device
+//! queue per core, attaches the XDP steering program and returns one
+//! [`Context`] per core; [`Runtime::start_memory`] does the same over
+//! in-process queue pairs.
+//!
+//! # Thread model and data flow
+//! ```text
+//!  application thread (core c)                 stack thread (core c, same CPU)
+//!  ctx.read/write/accept/epoll_wait ...
+//!    | Op ----> calls  (SPSC, lock-free) ---->  loop {
+//!    |                                            1 receive a batch (device queue + frames
+//!    |                                              other cores forwarded to us)
+//!    |                                            2 netif: ARP / IPv4 / ICMP; TCP -> engine
+//!    |                                            3 expired timers
+//!    |                                            4 publish readiness -> epoll instances
+//!    |                                            5 drain calls (socket-api on the engine);
+//!    |                                              a call that must block waits here
+//!    | <---- replies (SPSC, lock-free) <-----     6 transmit a batch (control before data)
+//!    v  park while waiting (slow path)            7 select-style wait (ppoll, eventfd waker)
+//!                                               }
+//! ```
+//! * **Threaded** ([`ThreadMode::Threaded`], mTCP's model): a stack thread
+//!   per core, pinned to the core's CPU with its application thread. Each
+//!   call crosses a pair of bounded lock-free queues ([`mailbox`]); a
+//!   sleeping stack is woken through packet-io's eventfd [`packet_io::Waker`]
+//!   only when it announced that it sleeps, and a waiting application
+//!   yields, then parks its thread until the reply comes. A blocking call
+//!   (accept, read, write, connect, epoll_wait with a timeout) is held on
+//!   the stack side and retried after each pass that made progress.
+//! * **Run-to-completion** ([`ThreadMode::RunToCompletion`]): no stack
+//!   thread; the application thread runs the same passes itself inside its
+//!   calls (reads and writes go straight between the caller's buffer and
+//!   the engine), sleeping in the stack's wait when a blocking call must wait.
+//!
+//! # Cores and flows
+//! Each core owns one device queue, its own engine, socket table, epoll
+//! instances, ARP cache and counters; nothing is shared but the per-pair
+//! forwarding queues. A flow belongs to the core named by [`affinity`]'s
+//! rule (our ephemeral port's slice for connections we open, a hash of the
+//! 4-tuple for passive ones); a frame that arrives on another core's queue
+//! is copied to the owner through a lock-free queue and the owner is woken.
+//! ARP frames go to every core. `connect` picks a source port from the
+//! calling core's slice. As with mTCP, a server listens on every core.
+//!
+//! # Application API
+//! [`Context`] has mTCP's calls: `socket`, `bind`, `listen`, `accept`,
+//! `connect`, `read`, `recv`, `readv`, `write`, `send`, `writev`,
+//! `shutdown`, `close`, `abort`, `getsockname`, `getpeername`,
+//! `setsockopt`/`getsockopt`, `fionread` (FIONREAD), `set_nonblocking`,
+//! `epoll_create`/`epoll_ctl`/`epoll_wait`; errors are typed ([`Error`],
+//! carrying socket-api's [`Errno`]). [`TcpListener`] and [`TcpStream`] wrap
+//! them with `std::io::Read`/`Write`, blocking by default.
+//!
+//! # Statistics
+//! Each core counts packets, bytes, forwarded frames, drops and calls
+//! ([`CoreStats`]) and, when `stats_interval_ms` is set, logs a line per
+//! interval through `tracing` (packets/s, Gbit/s, active flows, drops,
+//! retransmissions).
 #![deny(unsafe_code)]
 
 pub mod affinity;
