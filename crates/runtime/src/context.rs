@@ -242,6 +242,7 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
             }
             return;
         }
+        stack.count_pass();
         let now = Instant::now();
         // 1-2. receive a batch and run the engine over it; 3. expired timers
         let mut work = stack.receive(now);

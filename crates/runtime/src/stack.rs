@@ -186,6 +186,11 @@ impl CoreStack {
         self.epoch + Duration::from_micros(t.as_micros())
     }
 
+    /// Counts a pass of the loop run by a stack thread.
+    pub(crate) fn count_pass(&mut self) {
+        self.stats.passes += 1;
+    }
+
     /// Counters (engine figures refreshed).
     pub fn stats(&mut self) -> CoreStats {
         self.stats.active_flows = self.sockets.endpoint().connection_count() as u64;
@@ -195,6 +200,7 @@ impl CoreStack {
     /// One whole pass without application calls: receive, timers, publish,
     /// transmit. Returns true when anything happened.
     pub fn cycle(&mut self) -> bool {
+        self.stats.passes += 1;
         let now = Instant::now();
         let mut work = self.receive(now);
         work |= self.run_timers(now);
@@ -596,6 +602,7 @@ impl CoreStack {
     /// The select-style wait: until a frame arrives, a waker fires, the next
     /// engine timer or `until` (whichever is first).
     pub fn wait(&mut self, until: Option<Instant>) -> Ready {
+        self.stats.waits += 1;
         let now = Instant::now();
         let mut deadline = self.sockets.poll_timeout().map(|t| self.std_instant(t));
         for d in [

@@ -29,6 +29,10 @@ pub struct CoreStats {
     pub echo_replies: u64,
     /// Application calls served.
     pub calls: u64,
+    /// Passes of the stack loop.
+    pub passes: u64,
+    /// Select-style waits entered (the stack had nothing to do).
+    pub waits: u64,
 }
 
 /// Turns counter snapshots into the periodic report.

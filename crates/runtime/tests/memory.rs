@@ -272,3 +272,206 @@ fn api_misuse_returns_typed_errors() {
     }
     let _ = MsgFlags::NONE;
 }
+
+#[test]
+fn two_cores_each_side_forward_flows_to_their_owners() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let ((_srt, sctx), (_crt, cctx)) = pair(2, ThreadMode::Threaded);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let servers: Vec<_> = sctx
+        .into_iter()
+        .map(|ctx| {
+            let stop = Arc::clone(&stop);
+            let up_tx = up_tx.clone();
+            std::thread::spawn(move || {
+                let mut served = 0;
+                {
+                    let l = TcpListener::bind(&ctx, server_addr()).unwrap();
+                    l.set_nonblocking(true).unwrap();
+                    up_tx.send(()).unwrap();
+                    while !stop.load(Ordering::Acquire) {
+                        match l.accept() {
+                            Ok((mut s, _)) => {
+                                s.set_nonblocking(false).unwrap();
+                                let mut b = [0u8; 64];
+                                s.read_exact(&mut b).unwrap();
+                                s.write_all(&b).unwrap();
+                                served += 1;
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                std::thread::sleep(Duration::from_millis(1))
+                            }
+                            Err(e) => panic!("accept: {e}"),
+                        }
+                    }
+                }
+                (served, ctx.stats())
+            })
+        })
+        .collect();
+    up_rx.recv().unwrap();
+    up_rx.recv().unwrap();
+    let clients: Vec<_> = cctx
+        .into_iter()
+        .map(|ctx| {
+            std::thread::spawn(move || {
+                for i in 0..20u8 {
+                    let mut s = TcpStream::connect(&ctx, server_addr()).unwrap();
+                    let port = s.local_addr().unwrap().port();
+                    let slice = runtime::config::ephemeral_slice(ctx.core(), 2);
+                    assert!(slice.contains(&port), "port {port} of core {}", ctx.core());
+                    s.write_all(&[i; 64]).unwrap();
+                    let mut b = [0u8; 64];
+                    s.read_exact(&mut b).unwrap();
+                    assert_eq!(b, [i; 64]);
+                }
+                ctx.stats()
+            })
+        })
+        .collect();
+    let cstats: Vec<_> = clients.into_iter().map(|h| h.join().unwrap()).collect();
+    stop.store(true, Ordering::Release);
+    let sres: Vec<_> = servers.into_iter().map(|h| h.join().unwrap()).collect();
+    let served: Vec<usize> = sres.iter().map(|r| r.0).collect();
+    assert_eq!(served.iter().sum::<usize>(), 40);
+    assert!(
+        served.iter().all(|&n| n > 0),
+        "both server cores served: {served:?}"
+    );
+    // Queue k of one side is joined to queue k of the other, so half of the
+    // flows arrive on a queue whose core does not own them.
+    let fwd: u64 = sres.iter().map(|r| r.1.forwarded_in).sum::<u64>()
+        + cstats.iter().map(|s| s.forwarded_in).sum::<u64>();
+    assert!(fwd > 0, "frames were forwarded between cores");
+    assert!(sres.iter().all(|r| r.1.drops == 0));
+}
+
+#[test]
+fn max_concurrency_is_enforced_with_typed_errors_and_recovers() {
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    let (x, y) = mem_pair(&MemConfig::default()).unwrap();
+    a.push(x);
+    b.push(y);
+    let mut scfg = config(SERVER_IP, "02:00:00:00:00:01", 1, ThreadMode::Threaded);
+    scfg.stack.max_concurrency = 4;
+    let mut ccfg = config(CLIENT_IP, "02:00:00:00:00:02", 1, ThreadMode::Threaded);
+    ccfg.stack.max_concurrency = 5;
+    let (_srt, mut sctx) = Runtime::start_memory(scfg, a).unwrap();
+    let (_crt, mut cctx) = Runtime::start_memory(ccfg, b).unwrap();
+    let sctx = sctx.remove(0);
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        {
+            let l = TcpListener::bind(&sctx, server_addr()).unwrap();
+            let mut held: Vec<_> = (0..4).map(|_| l.accept().unwrap().0).collect();
+            go_rx.recv().unwrap();
+            for s in &mut held {
+                let mut v = Vec::new();
+                s.read_to_end(&mut v).unwrap();
+            }
+            drop(held);
+            // The refused one (retransmitting its SYN) and one more get in.
+            for _ in 0..2 {
+                let (mut s, _) = l.accept().unwrap();
+                s.write_all(b"in").unwrap();
+            }
+        }
+        sctx
+    });
+    let ctx = cctx.remove(0);
+    let held: Vec<Fd> = (0..4)
+        .map(|_| {
+            let fd = ctx.socket().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                match ctx.connect(fd, server_addr()) {
+                    Ok(()) => break fd,
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("connect: {e}"),
+                }
+            }
+        })
+        .collect();
+    // The server is full: a fifth attempt stays pending (its SYN is dropped).
+    let pending = ctx.socket_nonblocking().unwrap();
+    assert_eq!(
+        ctx.connect(pending, server_addr())
+            .unwrap_err()
+            .socket_errno(),
+        Some(Errno::EINPROGRESS)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let ep = ctx.epoll_create().unwrap();
+    ctx.epoll_add(ep, pending, Events::OUT).unwrap();
+    let mut evs = [Event::default(); 2];
+    assert_eq!(
+        ctx.epoll_wait(ep, &mut evs, Some(Duration::ZERO)).unwrap(),
+        0
+    );
+    // The client is full too: a sixth gets a typed error, not a panic.
+    let sixth = ctx.socket().unwrap();
+    assert_eq!(
+        ctx.connect(sixth, server_addr())
+            .unwrap_err()
+            .socket_errno(),
+        Some(Errno::ENOBUFS)
+    );
+    ctx.close(sixth).unwrap();
+    // Free the server's slots: the pending connection completes.
+    for fd in held {
+        ctx.close(fd).unwrap();
+    }
+    go_tx.send(()).unwrap();
+    let n = ctx
+        .epoll_wait(ep, &mut evs, Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(n, 1, "the pending connection completed");
+    assert!(evs[0].events.contains(Events::OUT));
+    assert_eq!(
+        ctx.getsockopt(pending, SockOptName::Error).unwrap(),
+        SockOpt::Error(None)
+    );
+    // And a new connection is accepted once our TIME-WAITs are gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let fd = loop {
+        let fd = ctx.socket().unwrap();
+        match ctx.connect(fd, server_addr()) {
+            Ok(()) => break fd,
+            Err(e) => {
+                ctx.close(fd).unwrap();
+                assert!(Instant::now() < deadline, "never recovered: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    let mut got = [0u8; 2];
+    let mut n = 0;
+    while n < 2 {
+        n += ctx.read(fd, &mut got[n..]).unwrap();
+    }
+    assert_eq!(&got, b"in");
+    server.join().unwrap();
+}
+
+#[test]
+fn an_idle_stack_sleeps() {
+    let ((_srt, _sctx), (_crt, cctx)) = pair(1, ThreadMode::Threaded);
+    let ctx = &cctx[0];
+    // One call so the stack has run, then nothing to do.
+    let fd = ctx.socket().unwrap();
+    ctx.close(fd).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let before = ctx.stats();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = ctx.stats();
+    // A busy loop would make thousands of passes; an idle stack sleeps in
+    // its wait until the stats call wakes it.
+    let passes = after.passes - before.passes;
+    assert!(passes < 20, "{passes} passes while idle");
+    assert!(after.waits > before.waits || passes <= 2);
+}
