@@ -260,6 +260,10 @@ impl NetIf {
         {
             return false;
         }
+        // Pad to the Ethernet minimum with zeros, not the request's bytes.
+        let end = frame.len().min(60);
+        let start = (wire::ethernet::HEADER_LEN + reply.buffer_len()).min(end);
+        frame[start..end].fill(0);
         self.arp.count_reply();
         true
     }

@@ -62,6 +62,9 @@ pub struct CoreStack {
     tx: FrameBatch,
     /// Built frames the TX ring did not take yet (sent first next pass).
     backlog: FrameBatch,
+    /// Allocated empty frames kept between passes (no alloc/release churn
+    /// when the engine has nothing to send).
+    spare: FrameBatch,
     resolved: Vec<Pending>,
     batch: usize,
     epoch: Instant,
@@ -153,6 +156,7 @@ impl CoreStack {
             rx: FrameBatch::with_capacity(batch),
             tx: FrameBatch::with_capacity(batch),
             backlog: FrameBatch::with_capacity(batch),
+            spare: FrameBatch::with_capacity(batch),
             resolved: Vec::new(),
             batch,
             epoch,
@@ -479,14 +483,18 @@ impl CoreStack {
                 break;
             }
             let want = space.min(self.batch);
-            if self.queue.alloc(&mut self.tx, want) == 0 {
-                self.stats.drops += 0;
+            // Empty frames left over from the last pass are used first.
+            self.tx.append(&mut self.spare);
+            let have = self.tx.len();
+            if have < want {
+                self.queue.alloc(&mut self.tx, want - have);
+            }
+            if self.tx.is_empty() {
                 break;
             }
             let cap = self.queue.frame_capacity();
             let mut used = 0;
             let mut exhausted = false;
-            let mut arp_frames: u32 = 0;
             for f in self.tx.iter_mut() {
                 if self.queue.set_len(f, cap).is_err() {
                     continue;
@@ -510,13 +518,7 @@ impl CoreStack {
                         self.arp_retry_at.get_or_insert(now);
                         if self.netif.arp.should_request(next_hop, now) {
                             // Reuse this frame for the request.
-                            match self.netif.arp_request(next_hop, buf) {
-                                Some(l) => {
-                                    arp_frames += 1;
-                                    l
-                                }
-                                None => 0,
-                            }
+                            self.netif.arp_request(next_hop, buf).unwrap_or(0)
                         } else {
                             0
                         }
@@ -531,14 +533,13 @@ impl CoreStack {
                 }
                 used += 1;
             }
-            let _ = arp_frames;
-            // Frames past `used` were not written; empty ones are dropped too.
-            let mut unused = FrameBatch::with_capacity(0);
-            self.tx.split_off_into(used, &mut unused);
+            // Frames past `used` were not written, and frames left empty (a
+            // segment held for ARP) are kept for the next pass.
+            self.tx.split_off_into(used, &mut self.spare);
             let queue = &self.queue;
-            self.tx
-                .retain_into(&mut unused, |f| queue.frame(f).is_ok_and(|b| !b.is_empty()));
-            let _ = self.queue.release(&mut unused);
+            self.tx.retain_into(&mut self.spare, |f| {
+                queue.frame(f).is_ok_and(|b| !b.is_empty())
+            });
             if !self.tx.is_empty() {
                 work = true;
                 self.send_tx();
