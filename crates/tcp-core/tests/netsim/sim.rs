@@ -346,6 +346,15 @@ impl Sim {
                             !pkt.corrupted,
                             "a corrupted segment passed the checksum: {seg:?}"
                         );
+                        // MUST-65: MSS (and the other SYN-only options,
+                        // RFC 7323 section 2.2, RFC 2018 section 2) only on SYNs.
+                        assert!(
+                            seg.flags.syn()
+                                || (seg.options.mss.is_none()
+                                    && seg.options.window_scale.is_none()
+                                    && !seg.options.sack_permitted),
+                            "SYN-only option on a non-SYN segment: {seg:?}"
+                        );
                         self.delivered_to[dst] += 1;
                         self.eps[dst].handle_segment(self.now, pkt.src, pkt.dst, &seg);
                     }
