@@ -111,6 +111,7 @@ impl NetContext for KernelContext {
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
         socket.set_nonblocking(true)?;
+        socket.set_nodelay(true)?;
         socket.bind(&addr.into())?;
         socket.listen(backlog.min(i32::MAX as u32) as i32)?;
         let mut listener = TcpListener::from_std(socket.into());
@@ -163,6 +164,10 @@ impl NetContext for KernelContext {
 
     fn write(&mut self, fd: Fd, buf: &[u8]) -> io::Result<usize> {
         self.stream(fd)?.write(buf)
+    }
+
+    fn writev(&mut self, fd: Fd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.stream(fd)?.write_vectored(bufs)
     }
 
     fn shutdown_write(&mut self, fd: Fd) -> io::Result<()> {

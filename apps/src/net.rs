@@ -65,7 +65,8 @@ pub struct Event {
 pub trait NetContext {
     /// socket + bind + listen (with SO_REUSEADDR; on kernel sockets also
     /// SO_REUSEPORT so that each core has its own accept queue, like mTCP).
-    /// The listener is registered for readable events.
+    /// TCP_NODELAY is set on the listener, so accepted connections inherit
+    /// it. The listener is registered for readable events.
     fn listen(&mut self, addr: SocketAddr, backlog: u32) -> io::Result<Fd>;
 
     /// The address a socket is bound to.
@@ -88,6 +89,10 @@ pub trait NetContext {
 
     /// write: how many bytes were taken.
     fn write(&mut self, fd: Fd, buf: &[u8]) -> io::Result<usize>;
+
+    /// writev: gathers `bufs` into one call (an HTTP head and its body go
+    /// out together, without a Nagle wait between them).
+    fn writev(&mut self, fd: Fd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize>;
 
     /// shutdown(SHUT_WR): send FIN, keep reading.
     fn shutdown_write(&mut self, fd: Fd) -> io::Result<()>;

@@ -272,6 +272,7 @@ impl NetContext for OurContext {
         let fd = ctx.socket_nonblocking()?;
         let setup = (|| -> Result<(), Error> {
             ctx.setsockopt(fd, SockOpt::ReuseAddr(true))?;
+            ctx.setsockopt(fd, SockOpt::NoDelay(true))?;
             ctx.bind(fd, addr)?;
             ctx.listen(fd, backlog.min(i32::MAX as u32) as i32)
         })();
@@ -316,12 +317,13 @@ impl NetContext for OurContext {
     fn connected(&mut self, fd: Fd) -> io::Result<bool> {
         let ctx = self.ctx()?;
         let fd = rfd(fd)?;
-        if let SockOpt::Error(Some(e)) = ctx.getsockopt(fd, SockOptName::Error)? {
-            return Err(e.into());
-        }
+        // One call when the handshake is done (the common case), two otherwise.
         match ctx.getpeername(fd) {
             Ok(_) => Ok(true),
-            Err(Error::Socket(Errno::ENOTCONN)) => Ok(false),
+            Err(Error::Socket(Errno::ENOTCONN)) => match ctx.getsockopt(fd, SockOptName::Error)? {
+                SockOpt::Error(Some(e)) => Err(e.into()),
+                _ => Ok(false),
+            },
             Err(e) => Err(e.into()),
         }
     }
@@ -332,6 +334,10 @@ impl NetContext for OurContext {
 
     fn write(&mut self, fd: Fd, buf: &[u8]) -> io::Result<usize> {
         Ok(self.ctx()?.write(rfd(fd)?, buf)?)
+    }
+
+    fn writev(&mut self, fd: Fd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        Ok(self.ctx()?.writev(rfd(fd)?, bufs)?)
     }
 
     fn shutdown_write(&mut self, fd: Fd) -> io::Result<()> {

@@ -105,7 +105,6 @@ pub fn serve<C: NetContext>(
                         }
                     };
                     stats.accepted += 1;
-                    let _ = ctx.set_nodelay(fd, true);
                     if conns.len() <= fd.0 {
                         conns.resize_with(fd.0 + 1, || None);
                     }

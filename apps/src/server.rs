@@ -131,7 +131,6 @@ fn accept_all<C: NetContext>(
             }
         };
         stats.accepted += 1;
-        let _ = ctx.set_nodelay(fd, true);
         if conns.len() <= fd.0 {
             conns.resize_with(fd.0 + 1, || None);
         }
@@ -188,12 +187,19 @@ fn drive<C: NetContext>(
             let head = out.answer.head.len();
             let total = head + out.answer.body.len();
             while out.off < total {
-                let chunk = if out.off < head {
-                    &out.answer.head[out.off..]
+                let r = if out.off < head {
+                    // Head and body in one call.
+                    ctx.writev(
+                        fd,
+                        &[
+                            io::IoSlice::new(&out.answer.head[out.off..]),
+                            io::IoSlice::new(&out.answer.body),
+                        ],
+                    )
                 } else {
-                    &out.answer.body[out.off - head..]
+                    ctx.write(fd, &out.answer.body[out.off - head..])
                 };
-                match ctx.write(fd, chunk) {
+                match r {
                     Ok(n) => {
                         out.off += n;
                         stats.bytes_out += n as u64;

@@ -25,6 +25,9 @@ use std::path::{Path, PathBuf};
 
 /// The stack name of the Linux baseline that ratios divide by.
 pub const LINUX: &str = "linux";
+/// Linux with the link's default offloads (bulk): other stacks' notes give
+/// their ratio to it as well.
+pub const LINUX_OFFLOAD: &str = "linux-offload";
 
 /// One measured figure: the median of several repetitions, with their range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -150,12 +153,24 @@ pub fn compute_ratios(records: &mut [Record]) {
             )
         })
         .collect();
-    for r in records.iter_mut().filter(|r| r.stack != LINUX) {
-        r.ratio_to_linux = linux
-            .iter()
+    let offload: Vec<(String, String, u32, f64)> = records
+        .iter()
+        .filter(|r| r.stack == LINUX_OFFLOAD)
+        .map(|r| (r.workload.clone(), r.metric.clone(), r.concurrency, r.median))
+        .collect();
+    let find = |list: &[(String, String, u32, f64)], r: &Record| {
+        list.iter()
             .find(|(w, m, c, _)| *w == r.workload && *m == r.metric && *c == r.concurrency)
             .filter(|l| l.3 != 0.0 && l.3.is_finite())
-            .map(|l| r.median / l.3);
+            .map(|l| r.median / l.3)
+    };
+    for r in records.iter_mut().filter(|r| r.stack != LINUX) {
+        r.ratio_to_linux = find(&linux, r);
+        if r.stack != LINUX_OFFLOAD {
+            if let Some(x) = find(&offload, r) {
+                r.note = Some(format!("{x:.2}x Linux with default offloads"));
+            }
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use mtcp_apps::client::LoadPlan;
 use mtcp_apps::http::{FileCache, HttpGet};
 use mtcp_apps::kernel::KernelStack;
 use mtcp_apps::net::{NetStack, StopFlag};
-use mtcp_apps::ours::{xdp_config, OurStack};
+use mtcp_apps::ours::{xdp_config, OurStack, ThreadMode};
 use mtcp_apps::perf::Workload;
 use mtcp_apps::run::{load, perf_client, serve_http, serve_perf, summarize, Summary};
 use packet_io::testnet::{VethOptions, VethPair};
@@ -32,8 +32,9 @@ use std::time::Duration;
 
 /// The name of our stack in records.
 pub const OURS: &str = "mtcp-rs";
-/// Linux with the veth pair's default offloads (bulk only).
-pub const LINUX_OFFLOAD: &str = "linux-offload";
+/// Our stack in busy-polling run-to-completion mode.
+pub const OURS_BUSY: &str = "mtcp-rs-busy";
+pub use crate::record::LINUX_OFFLOAD;
 
 /// What one case runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,8 +109,13 @@ pub fn cases() -> Vec<Case> {
 pub enum Side {
     /// Linux at both ends.
     Linux,
-    /// Our stack at both ends.
+    /// Our stack at both ends (mTCP's threaded mode: a stack thread beside
+    /// each application thread on the same core).
     Ours,
+    /// Our stack at both ends in run-to-completion mode, busy polling: the
+    /// application thread drives the stack itself and spins instead of
+    /// sleeping.
+    OursBusy,
 }
 
 /// Options of a side-by-side run.
@@ -146,7 +152,7 @@ impl Default for Options {
             reps: 3,
             server_cpu: 0,
             client_cpu: 1,
-            sides: vec![Side::Linux, Side::Ours],
+            sides: vec![Side::Linux, Side::Ours, Side::OursBusy],
             only: Vec::new(),
         }
     }
@@ -156,9 +162,20 @@ const PORT: u16 = 5001;
 
 /// Starts our stack at both ends of `net`: the server side on our end
 /// (pinned to the server CPU), the client side on the peer end.
-pub fn start_ours(net: &VethPair, opts: &Options) -> anyhow::Result<(OurStack, OurStack)> {
-    let scfg = xdp_config(&net.our_if, net.our_ip, net.our_mac, opts.server_cpu);
-    let ccfg = xdp_config(&net.peer_if, net.peer_ip, net.peer_mac, opts.client_cpu);
+pub fn start_ours(
+    net: &VethPair,
+    opts: &Options,
+    busy: bool,
+) -> anyhow::Result<(OurStack, OurStack)> {
+    let mut scfg = xdp_config(&net.our_if, net.our_ip, net.our_mac, opts.server_cpu);
+    let mut ccfg = xdp_config(&net.peer_if, net.peer_ip, net.peer_mac, opts.client_cpu);
+    if busy {
+        for c in [&mut scfg, &mut ccfg] {
+            c.stack.mode = ThreadMode::RunToCompletion;
+            // Spin (for up to a second) rather than sleep in epoll_wait.
+            c.stack.spin_us = 1_000_000;
+        }
+    }
     let server = net
         .ours
         .spawn(move || OurStack::start(scfg))
@@ -208,7 +225,7 @@ fn run_ours(
             concurrency: case.concurrency,
             requests: None,
             duration: Some(Duration::from_secs_f64(opts.secs)),
-            nodelay: true,
+            nodelay: false,
         };
         let summary = client_run(client, case.kind, &plan);
         // Let the last closes finish before the server's sockets go.
@@ -223,6 +240,7 @@ fn run_ours(
 fn record_name(side: Side, case: &Case) -> &'static str {
     match (side, case.offload) {
         (Side::Ours, _) => OURS,
+        (Side::OursBusy, _) => OURS_BUSY,
         (Side::Linux, false) => LINUX,
         (Side::Linux, true) => LINUX_OFFLOAD,
     }
@@ -273,7 +291,9 @@ fn run_linux(net: &VethPair, case: &Case, opts: &Options) -> anyhow::Result<Summ
         concurrency: case.concurrency,
         requests: None,
         duration: Some(Duration::from_secs_f64(opts.secs)),
-        nodelay: true,
+        // Every request is one write with nothing unacknowledged before
+        // it, so Nagle never delays the client; the servers set TCP_NODELAY.
+        nodelay: false,
     };
     let client_cpu = opts.client_cpu;
     let client = net.peer.spawn(move || -> std::io::Result<Summary> {
@@ -363,6 +383,16 @@ impl Samples {
     }
 }
 
+/// A line above the progress bar, or on stderr when the bar is hidden (not a
+/// terminal), where indicatif would drop it.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 /// Runs every selected case on every selected stack and returns the records
 /// (already appended to `latest.json` by the caller's choice).
 pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
@@ -379,7 +409,13 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
     let sides = opts.sides.clone();
     let runs: usize = cases
         .iter()
-        .map(|c| if c.offload { 1 } else { sides.len() })
+        .map(|c| {
+            if c.offload {
+                usize::from(sides.contains(&Side::Linux))
+            } else {
+                sides.len()
+            }
+        })
         .sum::<usize>()
         * opts.reps;
     let bar = ProgressBar::new(runs as u64);
@@ -393,18 +429,19 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
     for &side in &sides {
         let ours = match side {
             Side::Linux => None,
-            Side::Ours => match start_ours(&net, opts) {
+            Side::Ours | Side::OursBusy => match start_ours(&net, opts, side == Side::OursBusy) {
                 Ok(pair) => Some(pair),
                 Err(e) => {
-                    bar.println(format!(
-                        "stacks: our stack NOT measured: cannot start it: {e:#}"
-                    ));
+                    say(
+                        &bar,
+                        format!("stacks: our stack NOT measured: cannot start it: {e:#}"),
+                    );
                     continue;
                 }
             },
         };
         for case in &cases {
-            if case.offload && side == Side::Ours {
+            if case.offload && side != Side::Linux {
                 continue;
             }
             let name = record_name(side, case);
@@ -421,14 +458,14 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                 ));
                 let s = match side {
                     Side::Linux => run_linux(&net, case, opts),
-                    Side::Ours => match &ours {
+                    Side::Ours | Side::OursBusy => match &ours {
                         Some((server, client)) => run_ours(server, client, &net, case, opts),
                         None => Err(anyhow::anyhow!("our stack is not running")),
                     },
                 };
                 match s {
                     Ok(s) => {
-                        bar.println(format!(
+                        say(&bar, format!(
                             "{:>13} c={:<4} {:<13} {:>12.1} {:<6} p50 {:>8.1} us  p99 {:>8.1} us  errors {}",
                             case.workload(),
                             case.concurrency,
@@ -441,11 +478,14 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                         ));
                         samples.push(case, &s);
                     }
-                    Err(e) => bar.println(format!(
-                        "{} c={} {name}: FAILED: {e:#}",
-                        case.workload(),
-                        case.concurrency
-                    )),
+                    Err(e) => say(
+                        &bar,
+                        format!(
+                            "{} c={} {name}: FAILED: {e:#}",
+                            case.workload(),
+                            case.concurrency
+                        ),
+                    ),
                 }
                 bar.inc(1);
             }

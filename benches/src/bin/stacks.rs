@@ -2,7 +2,7 @@
 //! connections, ping-pong, bulk and HTTP (see `mtcp_benches::stacks`).
 //! Writes `target/bench/latest.json`, `latest.md` and `latest.svg`.
 //!
-//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]... [--linux-only]
+//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]... [--linux-only|--ours-only] [--no-busy]
 //!        (needs root; skips otherwise)
 //!        stacks --report   (rewrite latest.md and latest.svg from latest.json)
 
@@ -34,7 +34,8 @@ fn main() -> anyhow::Result<()> {
             }
             "--only" => opts.only.extend(args.next()),
             "--linux-only" => opts.sides = vec![Side::Linux],
-            "--ours-only" => opts.sides = vec![Side::Ours],
+            "--ours-only" => opts.sides = vec![Side::Ours, Side::OursBusy],
+            "--no-busy" => opts.sides.retain(|s| *s != Side::OursBusy),
             "--report" => {
                 // Only rewrite latest.md and latest.svg from latest.json.
                 let path = append_records(&[])?;
