@@ -31,13 +31,29 @@ fn config(ip: Ipv4Addr, mac: &str, cores: usize, mode: ThreadMode) -> RuntimeCon
 
 /// Two runtimes, `cores` contexts each, queue k of one joined to queue k of the other.
 fn pair(cores: usize, mode: ThreadMode) -> ((Runtime, Vec<Context>), (Runtime, Vec<Context>)) {
-    let mut a = Vec::new();
-    let mut b = Vec::new();
-    for _ in 0..cores {
-        let (x, y): (MemQueue, MemQueue) = mem_pair(&MemConfig {
+    pair_with(
+        cores,
+        mode,
+        MemConfig {
             frames: 4096,
             link_capacity: 4096,
             ..MemConfig::default()
+        },
+    )
+}
+
+/// [`pair`] over links configured by `mem` (faults, sizes).
+fn pair_with(
+    cores: usize,
+    mode: ThreadMode,
+    mem: MemConfig,
+) -> ((Runtime, Vec<Context>), (Runtime, Vec<Context>)) {
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for k in 0..cores {
+        let (x, y): (MemQueue, MemQueue) = mem_pair(&MemConfig {
+            seed: mem.seed + k as u64,
+            ..mem.clone()
         })
         .unwrap();
         a.push(x);
@@ -474,4 +490,54 @@ fn an_idle_stack_sleeps() {
     let passes = after.passes - before.passes;
     assert!(passes < 20, "{passes} passes while idle");
     assert!(after.waits > before.waits || passes <= 2);
+}
+
+#[test]
+fn transfer_completes_over_a_lossy_reordering_link() {
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair_with(
+        1,
+        ThreadMode::Threaded,
+        MemConfig {
+            frames: 4096,
+            link_capacity: 4096,
+            faults: packet_io::Faults {
+                loss: 0.02,
+                duplicate: 0.01,
+                reorder: 0.02,
+                ..packet_io::Faults::default()
+            },
+            seed: 11,
+            ..MemConfig::default()
+        },
+    );
+    const LEN: usize = 2 << 20;
+    let sctx = sctx.remove(0);
+    let server = std::thread::spawn(move || {
+        let l = TcpListener::bind(&sctx, server_addr()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 65536];
+        let mut got = 0;
+        loop {
+            let k = s.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            got += k;
+        }
+        s.write_all(b"done").unwrap();
+        (got, h.finalize().to_vec())
+    });
+    let ctx = cctx.remove(0);
+    let mut s = connect_retry(&ctx);
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 241) as u8).collect();
+    s.write_all(&data).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut done = Vec::new();
+    s.read_to_end(&mut done).unwrap();
+    assert_eq!(done, b"done");
+    let (got, hash) = server.join().unwrap();
+    assert_eq!(got, LEN);
+    assert_eq!(hash, Sha256::digest(&data).to_vec());
 }
