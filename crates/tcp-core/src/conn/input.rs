@@ -391,7 +391,15 @@ impl Conn {
         if !cfg.rfc5961_syn {
             // RFC 793: a SYN in the window is an error: reset the
             // connection (and tell the peer); outside it, an ordinary ACK.
-            if self.acceptable(seg) {
+            // It is the SYN's own sequence number that must be in the
+            // window: a SYN left of RCV.NXT is an old part of a segment that
+            // straddles the edge, and "only the new parts are processed"
+            // (RFC 9293 section 3.10.7.4 "first"; RFC 793 "fourth": "If the
+            // SYN is not in the window this step would not be reached and an
+            // ACK would have been sent in the first step").
+            let wnd = self.rcv_wnd();
+            let syn_in_window = seg.seq >= self.rcv_nxt && seg.seq < self.rcv_nxt + wnd;
+            if syn_in_window {
                 // "the user should also receive an unsolicited general
                 // 'connection reset' signal" (RFC 793, any synchronized state).
                 let error = Some(ConnError::Reset);

@@ -1069,3 +1069,23 @@ fn data_on_syn_in_syn_sent_is_queued_until_established() {
     assert_eq!(b.ep.recv(h, &mut buf), Ok(3));
     assert_eq!(&buf[..3], b"abc");
 }
+
+#[test]
+fn rfc793_mode_old_syn_straddling_rcv_nxt_is_not_a_reset() {
+    // RFC 9293 section 3.10.7.4 "first": of a segment straddling RCV.NXT
+    // only the new part is processed; a SYN left of RCV.NXT is old, so it
+    // is not "in the window" (RFC 793 "fourth"): an ACK, no reset.
+    let mut cfg = plain_config();
+    cfg.rfc5961_syn = false;
+    let mut e = established_with(cfg);
+    let out = e.b.send(TcpRepr {
+        seq: e.peer_nxt - 1,
+        flags: TcpFlags(TcpFlags::SYN.0 | TcpFlags::FIN.0),
+        ..SEND
+    });
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, ACK, "{out:?}");
+    assert_eq!(out[0].ack, e.peer_nxt);
+    assert_eq!(e.b.state(e.h), State::Established);
+    assert_eq!(e.b.ep.take_error(e.h), Ok(None));
+}
