@@ -79,9 +79,14 @@ pub enum IcmpErrorKind {
     AdminProhibited,
     /// Any other destination unreachable code (soft).
     OtherUnreachable(u8),
-    /// Time exceeded (type 11; soft, except in SYN-SENT, see
-    /// [`Config::icmp_may_abort`](crate::Config::icmp_may_abort)).
+    /// Time exceeded in transit (type 11, code 0; soft, except in SYN-SENT,
+    /// see [`Config::icmp_may_abort`](crate::Config::icmp_may_abort)).
     TimeExceeded,
+    /// Time exceeded, code 1: fragment reassembly time exceeded. Always soft:
+    /// it says a datagram lost a fragment, nothing about whether the port or
+    /// host is reachable (RFC 792; RFC 5927 section 4.1 lists only
+    /// unreachable codes 2-4 as hard; FreeBSD treats only code 0 as hard).
+    ReassemblyTimeExceeded,
     /// Parameter problem (type 12; soft, MUST-56).
     ParameterProblem,
     /// Source quench (type 4; silently discarded, MUST-55).
@@ -101,6 +106,7 @@ impl IcmpErrorKind {
             (3, 9) | (3, 10) | (3, 13) => IcmpErrorKind::AdminProhibited,
             (3, c) => IcmpErrorKind::OtherUnreachable(c),
             (4, _) => IcmpErrorKind::SourceQuench,
+            (11, 1) => IcmpErrorKind::ReassemblyTimeExceeded,
             (11, _) => IcmpErrorKind::TimeExceeded,
             (12, _) => IcmpErrorKind::ParameterProblem,
             _ => return None,
@@ -130,6 +136,7 @@ impl IcmpErrorKind {
             | IcmpErrorKind::SourceRouteFailed
             | IcmpErrorKind::OtherUnreachable(_)
             | IcmpErrorKind::TimeExceeded
+            | IcmpErrorKind::ReassemblyTimeExceeded
             | IcmpErrorKind::ParameterProblem => Some(ConnError::HostUnreachable),
             IcmpErrorKind::FragmentationNeeded { .. } | IcmpErrorKind::SourceQuench => None,
         }

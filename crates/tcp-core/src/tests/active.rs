@@ -243,6 +243,10 @@ fn icmp_hard_errors_abort_syn_sent_only_for_quoted_iss() {
         (IcmpErrorKind::ProtocolUnreachable, ConnError::Refused),
         (IcmpErrorKind::AdminProhibited, ConnError::Refused),
         (IcmpErrorKind::TimeExceeded, ConnError::HostUnreachable),
+        (
+            IcmpErrorKind::from_type_code(11, 0, 0).unwrap(),
+            ConnError::HostUnreachable,
+        ),
     ] {
         let (mut b, h, iss) = syn_sent(plain_config());
         b.ep.handle_icmp_error(b.now, icmp(kind, iss - 1));
@@ -262,6 +266,9 @@ fn icmp_soft_errors_are_recorded_not_fatal_must_56() {
         IcmpErrorKind::HostUnreachable,
         IcmpErrorKind::SourceRouteFailed,
         IcmpErrorKind::ParameterProblem,
+        // Fragment reassembly timeout (type 11 code 1) says nothing about
+        // reachability: soft even in SYN-SENT.
+        IcmpErrorKind::from_type_code(11, 1, 0).unwrap(),
     ] {
         let (mut b, h, iss) = syn_sent(plain_config());
         b.ep.handle_icmp_error(b.now, icmp(kind, iss));
