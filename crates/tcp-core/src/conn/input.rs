@@ -102,10 +102,9 @@ impl Conn {
         self.rcv_nxt = seg.seq + 1;
         self.last_recv = now;
         self.apply_syn_options(now, cfg, &seg.options);
-        let free = self
-            .recv_buf
-            .window()
-            .min(usize::from(u16::MAX) << self.rcv_wscale);
+        // RCV.WND is the buffer space, as in every other state (see
+        // `emit_syn`); the window field says at most what it can express.
+        let free = self.recv_buf.window();
         self.rcv_adv = self.rcv_nxt + free;
         if ack_ok {
             // "If SND.UNA > ISS (our SYN has been ACKed), change the

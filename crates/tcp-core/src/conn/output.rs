@@ -412,14 +412,22 @@ impl Conn {
         // The window of a SYN is never scaled (RFC 7323 section 2.2).
         // (Before the handshake completes a passive connection has no
         // buffer yet: advertise the one it will get.)
-        let free = if self.recv_buf.capacity() == 0 {
-            cfg.recv_buf
-        } else {
+        let has_buf = self.recv_buf.capacity() > 0;
+        let free = if has_buf {
             self.recv_buf.window()
+        } else {
+            cfg.recv_buf
         };
         let window = u16::try_from(free).unwrap_or(u16::MAX);
         if with_ack {
-            self.rcv_adv = self.rcv_nxt + usize::from(window);
+            // RCV.WND is the buffer space (RFC 9293 section 3.3.1, "receive
+            // window") once there is a buffer (simultaneous open), as after
+            // the handshake where `window_to_advertise` records the same
+            // edge: the field may be clamped to 65535 (a SYN's window is
+            // never scaled), but the data we have room for stays acceptable.
+            // A passive open gets its buffer only when the handshake
+            // completes; until then its window is what the field said.
+            self.rcv_adv = self.rcv_nxt + if has_buf { free } else { usize::from(window) };
             self.last_ack_sent = self.rcv_nxt;
             self.ack.now = false;
         }

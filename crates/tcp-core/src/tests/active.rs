@@ -325,3 +325,32 @@ fn icmp_frag_needed_lowers_mss() {
     let out = e.b.drain();
     assert!(data_segments(&out).iter().all(|o| o.payload.len() <= 536));
 }
+
+/// RCV.WND is the buffer space in every state (RFC 9293 section 3.3.1),
+/// also when the window field of a SYN cannot express it (65535 at most,
+/// RFC 7323 section 2.2): after a simultaneous open, a RST beyond 65535 but
+/// inside the buffer is in the window (challenge ACK, RFC 5961 section 3.2).
+#[test]
+fn syn_received_window_is_the_buffer_space_not_the_clamped_field() {
+    let mut cfg = plain_config();
+    cfg.recv_buf = 65_700;
+    let (mut b, h, iss) = syn_sent(cfg);
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        ..SEND
+    });
+    assert_eq!(out[0].flags, SYN_ACK);
+    assert_eq!(out[0].window, 65535);
+    assert_eq!(b.ep.info(h).unwrap().rcv_wnd, 65_700);
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS + 1 + 65_600,
+        flags: RST,
+        ..SEND
+    });
+    assert_eq!(out.len(), 1, "challenge ACK: {out:?}");
+    assert_eq!(out[0].flags, ACK);
+    assert_eq!(out[0].ack, PEER_ISS + 1);
+    assert_eq!(out[0].seq, iss + 1);
+    assert_eq!(b.state(h), State::SynReceived);
+}
