@@ -132,6 +132,12 @@ pub struct Config {
     /// connection in TIME-WAIT (MAY-2, RFC 6191) when a listener exists.
     /// `false`: such a SYN gets the RFC 5961 challenge ACK like any other.
     pub time_wait_reuse: bool,
+    /// Silently discard every segment that carries both SYN and FIN (FreeBSD
+    /// `net.inet.tcp.drop_synfin`). SYN+FIN is legal in RFC 9293 (section
+    /// 3.10.7.2: "any other control or text should be queued") but no real
+    /// stack sends it, and port scanners use it to fingerprint hosts and
+    /// slip past filters. Default `false` (RFC 9293 processing).
+    pub drop_syn_fin: bool,
 }
 
 impl Default for Config {
@@ -168,6 +174,7 @@ impl Default for Config {
             rfc5961_rst: true,
             rfc5961_syn: true,
             time_wait_reuse: true,
+            drop_syn_fin: false,
         }
     }
 }

@@ -75,4 +75,7 @@ pub struct EndpointStats {
     pub icmp_errors: u64,
     /// Connection resources released.
     pub released: u64,
+    /// Segments with both SYN and FIN discarded because
+    /// [`Config::drop_syn_fin`](crate::Config::drop_syn_fin) is set.
+    pub dropped_syn_fin: u64,
 }

@@ -551,6 +551,10 @@ impl Endpoint {
             self.stats.dropped_invalid += 1;
             return;
         }
+        if self.cfg.drop_syn_fin && seg.flags.syn() && seg.flags.fin() {
+            self.stats.dropped_syn_fin += 1;
+            return;
+        }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         if let Some(&idx) = self.flows.get(&FlowKey { local, remote }) {

@@ -300,3 +300,41 @@ fn half_open_and_time_wait_connections_hold_no_data_buffers() {
     assert_eq!(b.ep.flow_state(LOCAL, REMOTE), Some(State::TimeWait));
     assert_eq!(b.ep.flow_buffers(LOCAL, REMOTE), Some((0, 0)));
 }
+
+#[test]
+fn syn_fin_is_dropped_only_when_configured() {
+    let syn_fin = TcpRepr {
+        seq: PEER_ISS,
+        flags: TcpFlags(TcpFlags::SYN.0 | TcpFlags::FIN.0),
+        ..SEND
+    };
+    // Default: RFC 9293 section 3.10.7.2, a SYN (the FIN is dropped) opens.
+    let (mut b, _l) = listening(plain_config());
+    let out = b.send(syn_fin);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, SYN_ACK);
+    // drop_syn_fin (FreeBSD net.inet.tcp.drop_synfin): silence, at a
+    // listener, a connection and a closed port alike.
+    let mut cfg = plain_config();
+    cfg.drop_syn_fin = true;
+    let (mut b, _l) = listening(cfg.clone());
+    assert!(b.send(syn_fin).is_empty());
+    assert_eq!(b.ep.connection_count(), 0);
+    assert!(b
+        .send(TcpRepr {
+            dst_port: LOCAL_PORT + 1,
+            ..syn_fin
+        })
+        .is_empty());
+    let mut e = established_with(cfg);
+    assert!(e
+        .b
+        .send(TcpRepr {
+            flags: TcpFlags(TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::ACK.0),
+            ..e.seg()
+        })
+        .is_empty());
+    assert_eq!(e.b.state(e.h), State::Established);
+    assert_eq!(e.b.ep.stats().dropped_syn_fin, 1);
+    assert_eq!(b.ep.stats().dropped_syn_fin, 2);
+}
