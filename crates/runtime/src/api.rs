@@ -113,7 +113,8 @@ pub(crate) enum Reply {
     Unit(Result<(), Error>),
     Fd(Result<Fd, Error>),
     Accepted(Result<(Fd, SocketAddrV4), Error>),
-    /// Bytes moved, and the buffer handed back for reuse.
+    /// Bytes moved, and the buffer handed back for reuse (for a read, the
+    /// data are its first `n` bytes).
     Data(Result<usize, Error>, Vec<u8>),
     Addr(Result<SocketAddrV4, Error>),
     Opt(Result<SockOpt, Error>),
@@ -205,9 +206,12 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
             len,
             flags,
         } => {
-            buf.clear();
-            buf.resize(len, 0);
-            match s.recv(fd, &mut buf, flags) {
+            // The buffer comes back with the reply and is reused: grow it
+            // once, never clear it (only the first `n` bytes are read).
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            match s.recv(fd, &mut buf[..len], flags) {
                 Err(Errno::EAGAIN) if blocking(stack, fd, flags) => Outcome::Block(
                     Op::Recv {
                         fd,
@@ -217,10 +221,7 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
                     },
                     None,
                 ),
-                r => {
-                    buf.truncate(*r.as_ref().unwrap_or(&0));
-                    done(Reply::Data(r.map_err(Error::from), buf))
-                }
+                r => done(Reply::Data(r.map_err(Error::from), buf)),
             }
         }
         Op::Send { fd, buf, flags } => match s.send(fd, &buf, flags) {

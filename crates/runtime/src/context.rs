@@ -195,6 +195,8 @@ impl Runtime {
                             mb,
                             me: None,
                             stopped: false,
+                            spare: Vec::new(),
+                            spare_events: Vec::new(),
                         }),
                     });
                 }
@@ -294,6 +296,11 @@ enum Inner {
         mb: Arc<Mb>,
         me: Option<ThreadId>,
         stopped: bool,
+        /// The data buffer of the last read or write, reused by the next
+        /// (the stack hands it back with the reply).
+        spare: Vec<u8>,
+        /// The same for epoll_wait's events.
+        spare_events: Vec<Event>,
     },
     Direct(Box<CoreStack>),
 }
@@ -349,10 +356,38 @@ impl Context {
         !self.pin || pin_to(self.cpu)
     }
 
+    fn take_spare(&self) -> Vec<u8> {
+        match &mut *self.inner.borrow_mut() {
+            Inner::Threaded { spare, .. } => std::mem::take(spare),
+            Inner::Direct(_) => Vec::new(),
+        }
+    }
+
+    fn put_spare(&self, buf: Vec<u8>) {
+        if let Inner::Threaded { spare, .. } = &mut *self.inner.borrow_mut() {
+            *spare = buf;
+        }
+    }
+
+    fn take_spare_events(&self) -> Vec<Event> {
+        match &mut *self.inner.borrow_mut() {
+            Inner::Threaded { spare_events, .. } => std::mem::take(spare_events),
+            Inner::Direct(_) => Vec::new(),
+        }
+    }
+
+    fn put_spare_events(&self, events: Vec<Event>) {
+        if let Inner::Threaded { spare_events, .. } = &mut *self.inner.borrow_mut() {
+            *spare_events = events;
+        }
+    }
+
     fn call(&self, op: Op) -> Reply {
         let mut inner = self.inner.borrow_mut();
         match &mut *inner {
-            Inner::Threaded { mb, me, stopped } => {
+            Inner::Threaded {
+                mb, me, stopped, ..
+            } => {
                 if *stopped {
                     return api::stopped(op);
                 }
@@ -462,14 +497,14 @@ impl Context {
         }
         match self.call(Op::Recv {
             fd,
-            buf: Vec::with_capacity(len),
+            buf: self.take_spare(),
             len,
             flags,
         }) {
             Reply::Data(r, data) => {
-                let n = r?;
-                buf[..n].copy_from_slice(&data[..n]);
-                Ok(n)
+                let r = r.inspect(|&n| buf[..n].copy_from_slice(&data[..n]));
+                self.put_spare(data);
+                r
             }
             _ => Err(Error::Stopped),
         }
@@ -523,12 +558,18 @@ impl Context {
                 }
             }
         }
+        let mut data = self.take_spare();
+        data.clear();
+        data.extend_from_slice(&buf[..len]);
         match self.call(Op::Send {
             fd,
-            buf: buf[..len].to_vec(),
+            buf: data,
             flags,
         }) {
-            Reply::Data(r, _) => r,
+            Reply::Data(r, data) => {
+                self.put_spare(data);
+                r
+            }
             _ => Err(Error::Stopped),
         }
     }
@@ -632,14 +673,14 @@ impl Context {
         let deadline = timeout.map(|t| Instant::now() + t);
         match self.call(Op::EpollWait {
             ep,
-            events: Vec::with_capacity(events.len()),
+            events: self.take_spare_events(),
             max: events.len(),
             deadline,
         }) {
             Reply::Events(r, got) => {
-                let n = r?;
-                events[..n].copy_from_slice(&got[..n]);
-                Ok(n)
+                let r = r.inspect(|&n| events[..n].copy_from_slice(&got[..n]));
+                self.put_spare_events(got);
+                r
             }
             _ => Err(Error::Stopped),
         }
