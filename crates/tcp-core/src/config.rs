@@ -138,6 +138,12 @@ pub struct Config {
     /// stack sends it, and port scanners use it to fingerprint hosts and
     /// slip past filters. Default `false` (RFC 9293 processing).
     pub drop_syn_fin: bool,
+    /// Ignore RST segments in TIME-WAIT (RFC 1337 section 3, fix F1), so an
+    /// old duplicate RST cannot cut TIME-WAIT short ("TIME-WAIT
+    /// assassination", hazards H1-H3). BSD does this always, Linux with
+    /// `net.ipv4.tcp_rfc1337=1`. Default `false`: RFC 9293 section 3.10.7.4
+    /// ("If the RST bit is set then, enter the CLOSED state") applies.
+    pub rfc1337: bool,
 }
 
 impl Default for Config {
@@ -175,6 +181,7 @@ impl Default for Config {
             rfc5961_syn: true,
             time_wait_reuse: true,
             drop_syn_fin: false,
+            rfc1337: false,
         }
     }
 }

@@ -219,6 +219,11 @@ impl Conn {
         // window earns a challenge ACK; outside it, silence. MUST-66: this
         // works with a zero window too.
         if flags.rst() {
+            if self.state == State::TimeWait && cfg.rfc1337 {
+                // RFC 1337 section 3 (F1): "Ignore RST segments in
+                // TIME-WAIT state".
+                return Outcome::Done;
+            }
             let wnd = self.rcv_wnd();
             let in_window = seg.seq > self.rcv_nxt && seg.seq < self.rcv_nxt + wnd;
             if seg.seq == self.rcv_nxt || (in_window && !cfg.rfc5961_rst) {

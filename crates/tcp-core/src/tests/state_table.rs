@@ -1089,3 +1089,23 @@ fn rfc793_mode_old_syn_straddling_rcv_nxt_is_not_a_reset() {
     assert_eq!(e.b.state(e.h), State::Established);
     assert_eq!(e.b.ep.take_error(e.h), Ok(None));
 }
+
+#[test]
+fn rfc1337_ignores_rst_in_time_wait() {
+    // RFC 1337 section 3 (F1): with the switch on, neither an exact RST nor
+    // one elsewhere in the window ends TIME-WAIT, and no challenge ACK goes
+    // out; without it the table row "TIME-WAIT RST" (closes) applies.
+    for seq_off in [0usize, 10] {
+        let mut c = fixture(is(TimeWait));
+        let mut cfg = plain_config();
+        cfg.rfc1337 = true;
+        c.b.ep.set_config(cfg);
+        let out = c.b.send(TcpRepr {
+            seq: c.peer + seq_off,
+            flags: RST,
+            ..SEND
+        });
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(c.b.ep.flow_state(LOCAL, REMOTE), Some(TimeWait));
+    }
+}
