@@ -144,6 +144,15 @@ pub struct Config {
     /// `net.ipv4.tcp_rfc1337=1`. Default `false`: RFC 9293 section 3.10.7.4
     /// ("If the RST bit is set then, enter the CLOSED state") applies.
     pub rfc1337: bool,
+    /// When the peer's FIN arrives while our FIN is sent but not yet
+    /// acknowledged (FIN-WAIT-1 to CLOSING, the simultaneous close of RFC
+    /// 9293 section 3.6, case 2), the ACK of the peer's FIN carries our FIN
+    /// again (`<SEQ=our FIN><ACK=RCV.NXT><CTL=FIN,ACK>`), as BSD stacks do.
+    /// It is a retransmission of the FIN (allowed at any time, RFC 9293
+    /// section 3.8.1) that repairs a lost FIN one RTO sooner. Default
+    /// `false`: the plain `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` of section
+    /// 3.10.7.4.
+    pub closing_resends_fin: bool,
 }
 
 impl Default for Config {
@@ -182,6 +191,7 @@ impl Default for Config {
             time_wait_reuse: true,
             drop_syn_fin: false,
             rfc1337: false,
+            closing_resends_fin: false,
         }
     }
 }

@@ -805,6 +805,11 @@ impl Conn {
                     self.enter_time_wait(now, cfg);
                 } else {
                     self.set_state(State::Closing);
+                    if cfg.closing_resends_fin && self.fin_sent() && self.snd_nxt == self.snd_max {
+                        // Config::closing_resends_fin: the ACK of the
+                        // peer's FIN goes out as a retransmission of ours.
+                        self.snd_nxt = self.fin_at;
+                    }
                 }
             }
             State::FinWait2 => self.enter_time_wait(now, cfg),

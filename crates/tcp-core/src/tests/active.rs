@@ -354,3 +354,40 @@ fn syn_received_window_is_the_buffer_space_not_the_clamped_field() {
     assert_eq!(out[0].seq, iss + 1);
     assert_eq!(b.state(h), State::SynReceived);
 }
+
+#[test]
+fn closing_resends_fin_when_configured() {
+    for resend in [false, true] {
+        let mut cfg = plain_config();
+        cfg.closing_resends_fin = resend;
+        let mut e = established_with(cfg);
+        e.b.ep.shutdown(e.b.now, e.h).unwrap();
+        let out = e.b.drain();
+        assert_eq!(out[0].base_flags(), FIN);
+        let fin_seq = out[0].seq;
+        let out = e.b.send(TcpRepr {
+            flags: FIN,
+            ..e.seg()
+        });
+        assert_eq!(e.b.state(e.h), State::Closing);
+        assert_eq!(out.len(), 1, "one segment: {out:?}");
+        assert_eq!(out[0].ack, e.peer_nxt + 1);
+        if resend {
+            // BSD: the ACK carries our FIN again, at the FIN's sequence number.
+            assert_eq!(out[0].base_flags(), FIN);
+            assert_eq!(out[0].seq, fin_seq);
+        } else {
+            // RFC 9293 3.10.7.4: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+            assert_eq!(out[0].base_flags(), ACK);
+            assert_eq!(out[0].seq, fin_seq + 1);
+        }
+        e.peer_nxt += 1;
+        // The peer ACKs our FIN: TIME-WAIT either way, nothing more sent.
+        let out = e.b.send(TcpRepr {
+            ack: e.our_nxt + 1,
+            ..e.seg()
+        });
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(e.b.state(e.h), State::TimeWait);
+    }
+}
