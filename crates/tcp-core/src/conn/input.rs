@@ -354,7 +354,7 @@ impl Conn {
 
     /// RFC 9293: on RST "all segment queues should be flushed".
     fn recv_buf_discard_on_reset(&mut self) {
-        if matches!(self.owner, Owner::Listener(_) | Owner::Orphan) {
+        if matches!(self.owner, Owner::Listener(_)) || self.owner.is_orphan() {
             self.recv_buf.clear();
         }
     }
@@ -510,7 +510,7 @@ impl Conn {
                 // the FIN segment is now acknowledged, then enter FIN-WAIT-2".
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
-                    if self.owner == Owner::Orphan {
+                    if self.owner.is_orphan() {
                         if let Some(t) = cfg.fin_wait2_timeout {
                             self.timers.set(TimerKind::TimeWait, now + t);
                         }
@@ -714,7 +714,7 @@ impl Conn {
         }
 
         if !payload.is_empty() {
-            if self.owner == Owner::Orphan {
+            if self.owner.is_orphan() {
                 // Data after the application closed: nobody will read it.
                 // RFC 9293 SHLD-3 / RFC 2525 section 2.17: reset to say data
                 // was lost.

@@ -45,8 +45,20 @@ pub(crate) enum Owner {
     /// The application holds the handle.
     App,
     /// The application closed or aborted; the connection finishes on its own
-    /// and is released when it reaches CLOSED.
+    /// and is released when it reaches CLOSED (with an
+    /// [`EventKind::Closed`](crate::EventKind::Closed) for the handle).
     Orphan,
+    /// Like `Orphan`, for a connection the application never held (its
+    /// listener was closed before `accept`): released silently, since no
+    /// handle of it was ever given out.
+    Detached,
+}
+
+impl Owner {
+    /// Nobody will read or write this connection any more.
+    pub fn is_orphan(self) -> bool {
+        matches!(self, Owner::Orphan | Owner::Detached)
+    }
 }
 
 /// [`KeepAlive`] stored in 12 bytes (milliseconds; longer durations

@@ -308,7 +308,9 @@ impl Endpoint {
             .collect();
         for idx in owned {
             if let Some(c) = self.conn_at(idx) {
-                c.owner = Owner::Orphan;
+                // Never accepted: no handle was given out, so no Closed
+                // event either.
+                c.owner = Owner::Detached;
                 c.rst_due = true;
             }
             self.after_change(idx);

@@ -461,6 +461,7 @@ impl Endpoint {
                     // until the application closes it.
                     self.reschedule(idx);
                 }
+                Owner::Detached => self.remove_slot(idx),
                 Owner::Orphan => {
                     let handle = self.handle_of(idx);
                     self.remove_slot(idx);

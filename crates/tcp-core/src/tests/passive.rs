@@ -199,6 +199,15 @@ fn closing_listener_resets_unaccepted_connections() {
     assert_eq!(out.len(), 1);
     assert!(out[0].flags.rst());
     assert_eq!(b.ep.connection_count(), 0);
+    // The reset connections were never accepted, so their handles were
+    // never given out: no Closed event (sim-findings F4; the event contract
+    // says Closed ends a handle the application held).
+    let closed: Vec<_> = b
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Closed)
+        .collect();
+    assert!(closed.is_empty(), "{closed:?}");
     // New SYNs now hit a closed port.
     let out = b.send(TcpRepr {
         seq: PEER_ISS,
