@@ -26,6 +26,7 @@ use mtcp_apps::ours::{xdp_config, OurStack, ThreadMode};
 use mtcp_apps::perf::Workload;
 use mtcp_apps::run::{load, perf_client, serve_http, serve_perf, summarize, Summary};
 use packet_io::testnet::{VethOptions, VethPair};
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -232,6 +233,14 @@ fn run_ours(
         std::thread::sleep(Duration::from_millis(100));
         stop.stop();
         let served = srv.join();
+        if std::env::var_os("MTCP_BENCH_DEBUG").is_some() {
+            eprintln!(
+                "server stack:\n{}\nclient stack:\n{}\nserver app: {:?}",
+                server.report().unwrap_or_default(),
+                client.report().unwrap_or_default(),
+                served.as_ref().ok()
+            );
+        }
         served.map_err(|_| anyhow::anyhow!("our server panicked"))??;
         Ok(summary?)
     })
@@ -386,7 +395,7 @@ impl Samples {
 /// A line above the progress bar, or on stderr when the bar is hidden (not a
 /// terminal), where indicatif would drop it.
 fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
+    if bar.is_hidden() || !std::io::stderr().is_terminal() {
         eprintln!("{line}");
     } else {
         bar.println(line);
