@@ -78,4 +78,9 @@ pub struct EndpointStats {
     /// Segments with both SYN and FIN discarded because
     /// [`Config::drop_syn_fin`](crate::Config::drop_syn_fin) is set.
     pub dropped_syn_fin: u64,
+    /// Segments sent again, of all connections: retransmission timeouts
+    /// (RFC 6298), fast retransmit and recovery (RFC 5681, RFC 6582, RFC
+    /// 6675), SYN and SYN-ACK retransmissions. The sum of every
+    /// connection's [`ConnInfo::total_retransmits`].
+    pub retransmits: u64,
 }

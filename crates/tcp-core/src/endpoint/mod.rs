@@ -934,6 +934,7 @@ impl Endpoint {
             return None;
         };
         let max_len = buf.len();
+        let rexmits_before = conn.total_retransmits;
         let seg = match conn.poll_control(now, cfg, max_len) {
             Some(s) => s,
             None if control_only => return None,
@@ -948,6 +949,7 @@ impl Endpoint {
         };
         let written = emit(conn, &seg, buf);
         let (src, dst) = (*conn.local.ip(), *conn.remote.ip());
+        self.stats.retransmits += conn.total_retransmits - rexmits_before;
         self.after_change(idx);
         let len = written?;
         self.stats.segments_out += 1;

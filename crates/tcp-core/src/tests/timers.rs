@@ -28,6 +28,9 @@ fn rto_retransmits_with_exponential_backoff_rfc6298() {
         assert!(t.abs_diff(x) <= 100, "{times:?}");
     }
     assert_eq!(e.b.ep.info(e.h).unwrap().retransmits, 4);
+    // The endpoint-wide counter sums the connections' retransmissions.
+    assert_eq!(e.b.ep.info(e.h).unwrap().total_retransmits, 4);
+    assert_eq!(e.b.ep.stats().retransmits, 4);
 }
 
 #[test]
