@@ -65,6 +65,8 @@ pub struct CoreStack {
     /// Allocated empty frames kept between passes (no alloc/release churn
     /// when the engine has nothing to send).
     spare: FrameBatch,
+    /// The last transmit stopped for lack of ring space.
+    tx_blocked: bool,
     resolved: Vec<Pending>,
     batch: usize,
     epoch: Instant,
@@ -157,6 +159,7 @@ impl CoreStack {
             tx: FrameBatch::with_capacity(batch),
             backlog: FrameBatch::with_capacity(batch),
             spare: FrameBatch::with_capacity(batch),
+            tx_blocked: false,
             resolved: Vec::new(),
             batch,
             epoch,
@@ -198,6 +201,7 @@ impl CoreStack {
     /// Counters (engine figures refreshed).
     pub fn stats(&mut self) -> CoreStats {
         self.stats.active_flows = self.sockets.endpoint().connection_count() as u64;
+        self.stats.tx_ring_full = self.queue.counters().tx_ring_full;
         self.stats
     }
 
@@ -477,9 +481,12 @@ impl CoreStack {
                 return work;
             }
         }
+        self.tx_blocked = false;
         loop {
             let space = self.queue.tx_space();
             if space == 0 {
+                // The engine may have more: wake when the ring drains.
+                self.tx_blocked = true;
                 break;
             }
             let want = space.min(self.batch);
@@ -617,7 +624,7 @@ impl CoreStack {
             deadline = Some(deadline.map_or(d, |x| x.min(d)));
         }
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
-        let interest = if self.backlog.is_empty() {
+        let interest = if self.backlog.is_empty() && !self.tx_blocked {
             Interest::RX
         } else {
             Interest::BOTH

@@ -29,6 +29,9 @@ pub struct CoreStats {
     pub echo_replies: u64,
     /// Application calls served.
     pub calls: u64,
+    /// Frames the device's transmit ring refused for lack of room (they
+    /// wait in the stack's backlog and go out first on the next pass).
+    pub tx_ring_full: u64,
     /// Passes of the stack loop.
     pub passes: u64,
     /// Select-style waits entered (the stack had nothing to do).

@@ -541,3 +541,106 @@ fn transfer_completes_over_a_lossy_reordering_link() {
     assert_eq!(got, LEN);
     assert_eq!(hash, Sha256::digest(&data).to_vec());
 }
+
+#[test]
+fn a_tiny_link_exercises_the_transmit_backlog() {
+    // Eight frames in flight per direction: the stack often finds no room
+    // to transmit and must wait for the ring to drain.
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair_with(
+        1,
+        ThreadMode::RunToCompletion,
+        MemConfig {
+            frames: 256,
+            link_capacity: 8,
+            ..MemConfig::default()
+        },
+    );
+    const LEN: usize = 1 << 20;
+    let sctx = sctx.remove(0);
+    let server = std::thread::spawn(move || {
+        let l = TcpListener::bind(&sctx, server_addr()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        Sha256::digest(&all).to_vec()
+    });
+    let ctx = cctx.remove(0);
+    let mut s = connect_retry(&ctx);
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 239) as u8).collect();
+    s.write_all(&data).unwrap();
+    drop(s);
+    // Keep driving our stack until the server has everything.
+    while !server.is_finished() {
+        ctx.poll();
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    assert_eq!(server.join().unwrap(), Sha256::digest(&data).to_vec());
+}
+
+#[test]
+fn run_to_completion_epoll_server_with_many_clients() {
+    const N: usize = 100;
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::RunToCompletion);
+    let sctx = sctx.remove(0);
+    let server = std::thread::spawn(move || {
+        let ctx = sctx;
+        let l = ctx.socket_nonblocking().unwrap();
+        ctx.bind(l, server_addr()).unwrap();
+        ctx.listen(l, 512).unwrap();
+        let ep = ctx.epoll_create().unwrap();
+        ctx.epoll_add(ep, l, Events::IN).unwrap();
+        let mut events = vec![Event::default(); 32];
+        let mut closed = 0;
+        while closed < N {
+            let n = ctx
+                .epoll_wait(ep, &mut events, Some(Duration::from_secs(10)))
+                .unwrap();
+            assert!(n > 0, "epoll_wait timed out after {closed} connections");
+            for ev in &events[..n] {
+                let fd = Fd(ev.data as u32);
+                if fd == l {
+                    while let Ok((c, _)) = ctx.accept(l) {
+                        ctx.set_nonblocking(c, true).unwrap();
+                        ctx.epoll_add(ep, c, Events::IN | Events::ET).unwrap();
+                    }
+                    continue;
+                }
+                let mut buf = [0u8; 128];
+                loop {
+                    match ctx.read(fd, &mut buf) {
+                        Ok(0) => {
+                            ctx.close(fd).unwrap();
+                            closed += 1;
+                            break;
+                        }
+                        Ok(k) => ctx.write_all(fd, &buf[..k]).unwrap(),
+                        Err(e) if e.socket_errno() == Some(Errno::EAGAIN) => break,
+                        Err(e) => panic!("read: {e}"),
+                    }
+                }
+            }
+        }
+        ctx
+    });
+    let ctx = cctx.remove(0);
+    let mut conns: Vec<_> = (0..N).map(|_| connect_retry(&ctx)).collect();
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.write_all(&[i as u8; 32]).unwrap();
+    }
+    for (i, s) in conns.iter_mut().enumerate() {
+        let mut b = [0u8; 32];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(b, [i as u8; 32]);
+    }
+    drop(conns);
+    let sctx = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !server.is_finished() {
+            assert!(Instant::now() < deadline, "server did not see every close");
+            ctx.poll();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        server.join().unwrap()
+    };
+    drop(sctx);
+}
