@@ -34,6 +34,54 @@ impl Default for KeepAlive {
     }
 }
 
+/// Options one connection is created with (socket options such as
+/// `SO_RCVBUF`, `SO_SNDBUF`, `TCP_MAXSEG`, `TCP_NODELAY`, `SO_KEEPALIVE`,
+/// `TCP_USER_TIMEOUT`), for
+/// [`Endpoint::connect_with`](crate::Endpoint::connect_with) and
+/// [`Endpoint::listen_with`](crate::Endpoint::listen_with). Start from
+/// [`Config::conn_options`]. Buffer sizes and the MSS are clamped to
+/// `[minimum, Config value]` when the connection is created, so the
+/// endpoint's [`Config`] stays the ceiling of its memory use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnOptions {
+    /// Receive buffer in bytes: the largest window advertised, and the
+    /// window scale offered in the SYN (RFC 7323 section 2.3). Clamped to
+    /// `[ConnOptions::MIN_BUF, Config::recv_buf]`.
+    pub recv_buf: usize,
+    /// Send buffer in bytes. Clamped to `[ConnOptions::MIN_BUF,
+    /// Config::send_buf]`.
+    pub send_buf: usize,
+    /// The MSS option we send and the cap of the payload we send (RFC 9293
+    /// section 3.7.1, MUST-14, MUST-16). Clamped to
+    /// `[Config::MIN_PEER_MSS, Config::mss]`.
+    pub mss: u16,
+    /// Disable Nagle (MUST-17).
+    pub nodelay: bool,
+    /// Keep-alive (MUST-24, MUST-25); `None` sends none.
+    pub keepalive: Option<KeepAlive>,
+    /// User timeout (RFC 9293 section 3.9.1, RFC 5482).
+    pub user_timeout: Option<Duration>,
+}
+
+impl ConnOptions {
+    /// The smallest buffer a connection gets (Linux's SO_RCVBUF floor is
+    /// similar): smaller ones would make every segment a window update.
+    pub const MIN_BUF: usize = 2048;
+
+    /// These options with the buffer sizes and MSS clamped to what `cfg`
+    /// allows.
+    pub fn clamped(&self, cfg: &Config) -> ConnOptions {
+        let clamp = |v: usize, hi: usize| v.clamp(Self::MIN_BUF.min(hi), hi);
+        let mss_hi = cfg.mss.max(1);
+        ConnOptions {
+            recv_buf: clamp(self.recv_buf, cfg.recv_buf),
+            send_buf: clamp(self.send_buf, cfg.send_buf),
+            mss: self.mss.clamp(Config::MIN_PEER_MSS.min(mss_hi), mss_hi),
+            ..*self
+        }
+    }
+}
+
 /// Configuration of an [`Endpoint`](crate::Endpoint) and the connections it creates.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -210,6 +258,20 @@ impl Config {
     /// 3.7.1, MUST-15: 536 for IPv4).
     pub const DEFAULT_PEER_MSS: u16 = 536;
 
+    /// The options a connection gets when none are given: the defaults of
+    /// [`connect`](crate::Endpoint::connect) and
+    /// [`listen`](crate::Endpoint::listen).
+    pub fn conn_options(&self) -> ConnOptions {
+        ConnOptions {
+            recv_buf: self.recv_buf,
+            send_buf: self.send_buf,
+            mss: self.mss,
+            nodelay: self.nodelay,
+            keepalive: self.keepalive,
+            user_timeout: self.user_timeout,
+        }
+    }
+
     /// TIME-WAIT duration: 2 * MSL (MUST-13).
     pub fn time_wait(&self) -> Duration {
         self.msl.saturating_mul(2)
@@ -218,8 +280,13 @@ impl Config {
     /// Window scale shift we offer: the smallest shift that lets `recv_buf` be
     /// advertised, at most 14 (RFC 7323 section 2.3).
     pub fn recv_wscale(&self) -> u8 {
+        Self::wscale_for(self.recv_buf)
+    }
+
+    /// The smallest shift that lets `recv_buf` be advertised, at most 14.
+    pub(crate) fn wscale_for(recv_buf: usize) -> u8 {
         let mut shift = 0u8;
-        while shift < 14 && (self.recv_buf >> shift) > usize::from(u16::MAX) {
+        while shift < 14 && (recv_buf >> shift) > usize::from(u16::MAX) {
             shift += 1;
         }
         shift

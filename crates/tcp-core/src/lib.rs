@@ -80,7 +80,7 @@ mod pool;
 mod state;
 mod timer_queue;
 
-pub use config::{Config, KeepAlive};
+pub use config::{Config, ConnOptions, KeepAlive};
 pub use endpoint::{Endpoint, SeedRng, SocketHandle, Transmit};
 pub use error::{
     AcceptError, ConnError, ConnectError, ListenError, RecvError, SendError, SocketError,

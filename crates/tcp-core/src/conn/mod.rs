@@ -23,7 +23,7 @@ use wire::SeqNumber;
 use crate::assembler::Assembler;
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::CongestionControl;
-use crate::config::{Config, KeepAlive};
+use crate::config::{Config, ConnOptions, KeepAlive};
 use crate::error::ConnError;
 use crate::pool::BufferPool;
 use crate::rtt::RttEstimator;
@@ -174,6 +174,10 @@ pub(crate) struct Conn {
     pub smss: usize,
     /// MSS we advertised (our receive MSS).
     pub rmss: usize,
+    /// Capacities the data buffers get when allocated (per connection,
+    /// [`ConnOptions`]).
+    pub recv_buf_size: u32,
+    pub send_buf_size: u32,
     pub ts: Option<Timestamps>,
     /// TSval to use as TSecr, and the offset for our clock, before the
     /// handshake decided whether timestamps are in use.
@@ -294,6 +298,8 @@ impl Conn {
             syn_data: 0,
             smss,
             rmss,
+            recv_buf_size: u32::try_from(cfg.recv_buf).unwrap_or(u32::MAX),
+            send_buf_size: u32::try_from(cfg.send_buf).unwrap_or(u32::MAX),
             ts: None,
             ts_offset,
             sack_ok: false,
@@ -330,6 +336,26 @@ impl Conn {
             events_queued: 0,
             tx_queued: false,
         }
+    }
+
+    /// Apply per-connection options (already clamped, see
+    /// [`ConnOptions::clamped`]); before the SYN is sent and before buffers
+    /// are allocated.
+    pub fn apply_options(&mut self, opts: &ConnOptions) {
+        self.rmss = usize::from(opts.mss.max(1));
+        self.smss = usize::from(Config::DEFAULT_PEER_MSS).min(self.rmss);
+        self.cc.set_mss(self.smss);
+        self.recv_buf_size = u32::try_from(opts.recv_buf).unwrap_or(u32::MAX);
+        self.send_buf_size = u32::try_from(opts.send_buf).unwrap_or(u32::MAX);
+        self.nodelay = opts.nodelay;
+        self.keepalive = opts.keepalive.map(KeepAliveMs::from);
+        self.user_timeout = opts.user_timeout;
+    }
+
+    /// Window scale shift we offer: from this connection's receive buffer
+    /// (RFC 7323 section 2.3).
+    pub fn recv_wscale(&self) -> u8 {
+        Config::wscale_for(self.recv_buf_size as usize)
     }
 
     /// Our timestamp clock: milliseconds plus the per-connection offset
@@ -418,11 +444,13 @@ impl Conn {
     /// Give the connection its data buffers if it has none yet (active open,
     /// or end of the handshake of a passive one).
     pub fn ensure_buffers(&mut self, cfg: &ConnConfig, pool: &mut BufferPool) {
-        if self.send_buf.capacity() == 0 && cfg.send_buf > 0 {
-            self.send_buf = pool.send_buf(cfg.send_buf);
+        let _ = cfg;
+        let (send, recv) = (self.send_buf_size as usize, self.recv_buf_size as usize);
+        if self.send_buf.capacity() == 0 && send > 0 {
+            self.send_buf = pool.send_buf(send);
         }
-        if self.recv_buf.capacity() == 0 && cfg.recv_buf > 0 {
-            self.recv_buf = pool.recv_buf(cfg.recv_buf);
+        if self.recv_buf.capacity() == 0 && recv > 0 {
+            self.recv_buf = pool.recv_buf(recv);
         }
     }
 
@@ -504,7 +532,7 @@ impl Conn {
             (true, Some(shift)) => {
                 self.wscale_ok = true;
                 self.snd_wscale = shift.min(wire::tcp::MAX_WINDOW_SCALE);
-                self.rcv_wscale = cfg.recv_wscale();
+                self.rcv_wscale = self.recv_wscale();
             }
             _ => {
                 self.wscale_ok = false;

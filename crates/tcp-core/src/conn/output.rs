@@ -402,7 +402,7 @@ impl Conn {
             }
         } else {
             if cfg.window_scaling {
-                options.window_scale = Some(cfg.recv_wscale());
+                options.window_scale = Some(self.recv_wscale());
             }
             options.sack_permitted = cfg.sack;
             if cfg.timestamps {
@@ -416,7 +416,7 @@ impl Conn {
         let free = if has_buf {
             self.recv_buf.window()
         } else {
-            cfg.recv_buf
+            self.recv_buf_size as usize
         };
         let window = u16::try_from(free).unwrap_or(u16::MAX);
         if with_ack {

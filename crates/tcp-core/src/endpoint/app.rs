@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 
 use super::{valid_unicast, Endpoint, FlowKey, Listener, Socket, SocketHandle};
-use crate::config::KeepAlive;
+use crate::config::{ConnOptions, KeepAlive};
 use crate::conn::{Conn, Owner};
 use crate::error::{
     AcceptError, ConnError, ConnectError, ListenError, RecvError, SendError, SocketError,
@@ -31,6 +31,29 @@ impl Endpoint {
         local: SocketAddrV4,
         backlog: usize,
     ) -> Result<SocketHandle, ListenError> {
+        self.listen_opts(local, backlog, None)
+    }
+
+    /// [`listen`](Self::listen) whose connections are created with `opts`
+    /// (clamped by [`ConnOptions::clamped`]) instead of the configuration's
+    /// defaults: the buffer sizes, MSS and window scale offered in the
+    /// SYN-ACK, Nagle, keep-alive and user timeout of every accepted
+    /// connection.
+    pub fn listen_with(
+        &mut self,
+        local: SocketAddrV4,
+        backlog: usize,
+        opts: &ConnOptions,
+    ) -> Result<SocketHandle, ListenError> {
+        self.listen_opts(local, backlog, Some(*opts))
+    }
+
+    fn listen_opts(
+        &mut self,
+        local: SocketAddrV4,
+        backlog: usize,
+        opts: Option<ConnOptions>,
+    ) -> Result<SocketHandle, ListenError> {
         if local.port() == 0 {
             return Err(ListenError::Unaddressable);
         }
@@ -46,9 +69,38 @@ impl Endpoint {
             accept_queue: VecDeque::new(),
             syn_queue_len: 0,
             events_queued: 0,
+            opts,
         }));
         self.listeners.insert(local, idx);
         Ok(self.handle_of(idx))
+    }
+
+    /// Established connections waiting in a listener's accept queue.
+    pub fn accept_queue_len(&self, listener: SocketHandle) -> Result<usize, SocketError> {
+        match self.entry(listener).map(|e| &e.socket) {
+            Some(Socket::Listener(l)) => Ok(l.accept_queue.len()),
+            Some(Socket::Conn(_)) => Err(SocketError::NotSupported),
+            None => Err(SocketError::InvalidHandle),
+        }
+    }
+
+    /// Change a listener's backlog (most established connections waiting
+    /// for `accept`), as `listen` on a listening socket does. A smaller
+    /// backlog drops nothing already queued; new handshakes wait until the
+    /// queue is below it. A backlog of 0 counts as 1.
+    pub fn set_listener_backlog(
+        &mut self,
+        listener: SocketHandle,
+        backlog: usize,
+    ) -> Result<(), SocketError> {
+        match self.entry_mut(listener).map(|e| &mut e.socket) {
+            Some(Socket::Listener(l)) => {
+                l.backlog = backlog.max(1);
+                Ok(())
+            }
+            Some(Socket::Conn(_)) => Err(SocketError::NotSupported),
+            None => Err(SocketError::InvalidHandle),
+        }
     }
 
     /// Take an established connection from a listener's accept queue.
@@ -90,6 +142,21 @@ impl Endpoint {
         local: SocketAddrV4,
         remote: SocketAddrV4,
     ) -> Result<SocketHandle, ConnectError> {
+        let opts = self.cfg.conn_options();
+        self.connect_with(now, local, remote, &opts)
+    }
+
+    /// [`connect`](Self::connect) with per-connection options (clamped by
+    /// [`ConnOptions::clamped`]): buffer sizes (so the window and the
+    /// window scale offered follow `recv_buf`), MSS, Nagle, keep-alive,
+    /// user timeout.
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        opts: &ConnOptions,
+    ) -> Result<SocketHandle, ConnectError> {
         // MUST-46: reject OPEN to broadcast/multicast or unspecified addresses.
         if !valid_unicast(*remote.ip()) || remote.port() == 0 {
             return Err(ConnectError::Unaddressable);
@@ -122,6 +189,7 @@ impl Endpoint {
             iss,
             ts_offset,
         );
+        conn.apply_options(&opts.clamped(&self.cfg));
         conn.ensure_buffers(&self.cfg, &mut self.pool);
         let idx = self.insert_socket(Socket::Conn(conn));
         self.conn_count += 1;

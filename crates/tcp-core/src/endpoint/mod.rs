@@ -94,6 +94,9 @@ struct Listener {
     /// SYN-RECEIVED connections created by this listener.
     syn_queue_len: usize,
     events_queued: u8,
+    /// Options of the connections it creates; `None`: the configuration's
+    /// at the time of each SYN.
+    opts: Option<crate::config::ConnOptions>,
 }
 
 #[derive(Debug)]
@@ -701,6 +704,7 @@ impl Endpoint {
             self.stats.syns_dropped_backlog += 1;
             return;
         }
+        let lst_opts = lst.opts;
         if self.conn_count >= self.cfg.max_connections {
             self.stats.syns_dropped_limit += 1;
             return;
@@ -716,6 +720,9 @@ impl Endpoint {
             iss,
             ts_offset,
         );
+        if let Some(opts) = &lst_opts {
+            conn.apply_options(&opts.clamped(&self.cfg));
+        }
         conn.passive = true;
         conn.owner = Owner::Listener(lidx);
         // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... ISS should be
@@ -732,8 +739,8 @@ impl Endpoint {
         conn.max_snd_wnd = conn.snd_wnd;
         conn.snd_wl1 = seg.seq;
         conn.snd_wl2 = iss;
-        if !seg.payload.is_empty() && self.cfg.recv_buf > 0 {
-            conn.recv_buf = self.pool.recv_buf(self.cfg.recv_buf);
+        if !seg.payload.is_empty() && conn.recv_buf_size > 0 {
+            conn.recv_buf = self.pool.recv_buf(conn.recv_buf_size as usize);
             let n = conn.recv_buf.write_at(0, seg.payload);
             conn.syn_data = u32::try_from(n).unwrap_or(0);
         }

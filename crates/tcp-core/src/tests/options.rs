@@ -2,6 +2,7 @@
 //! RTT measurement (RFC 7323), SACK-permitted and SACK blocks (RFC 2018).
 
 use super::*;
+use crate::ConnOptions;
 
 fn syn_with(options: TcpOptions) -> TcpRepr<'static> {
     TcpRepr {
@@ -245,4 +246,146 @@ fn isn_differs_per_four_tuple_and_time_rfc6528() {
     })[0]
         .seq;
     assert_ne!(a, c);
+}
+
+/// Per-connection options (SO_RCVBUF, SO_SNDBUF, TCP_MAXSEG): the SYN's
+/// window, window scale (RFC 7323 section 2.3) and MSS option (RFC 9293
+/// section 3.7.1) follow the connection's own values, clamped by Config.
+#[test]
+fn connect_with_sets_buffers_mss_and_window_scale() {
+    let cfg = Config {
+        recv_buf: 1 << 20,
+        send_buf: 1 << 20,
+        ..Config::default()
+    };
+    let mut b = Bench::new(cfg.clone());
+    // Defaults: the configuration's values.
+    b.ep.connect(b.now, LOCAL, REMOTE).unwrap();
+    let out = b.drain();
+    assert_eq!(out[0].options.mss, Some(1460));
+    assert_eq!(out[0].options.window_scale, Some(cfg.recv_wscale()));
+    assert_eq!(out[0].window, 65535);
+    // Smaller buffers and MSS for this connection.
+    let opts = ConnOptions {
+        recv_buf: 16 * 1024,
+        send_buf: 8 * 1024,
+        mss: 1000,
+        nodelay: true,
+        ..cfg.conn_options()
+    };
+    let h =
+        b.ep.connect_with(b.now, LOCAL, SocketAddrV4::new(REMOTE_IP, 1234), &opts)
+            .unwrap();
+    let out = b.drain();
+    assert_eq!(out[0].options.mss, Some(1000));
+    assert_eq!(out[0].options.window_scale, Some(0));
+    assert_eq!(out[0].window, 16 * 1024);
+    assert_eq!(b.ep.writable(h).unwrap(), 8 * 1024);
+    // Values above the configuration are clamped to it.
+    let big = ConnOptions {
+        recv_buf: 64 << 20,
+        send_buf: 64 << 20,
+        mss: 9000,
+        ..opts
+    };
+    let h =
+        b.ep.connect_with(b.now, LOCAL, SocketAddrV4::new(REMOTE_IP, 1235), &big)
+            .unwrap();
+    let out = b.drain();
+    assert_eq!(out[0].options.mss, Some(1460));
+    assert_eq!(out[0].options.window_scale, Some(cfg.recv_wscale()));
+    assert_eq!(b.ep.writable(h).unwrap(), 1 << 20);
+    assert_eq!(big.clamped(&cfg).recv_buf, 1 << 20);
+    assert_eq!(
+        ConnOptions {
+            recv_buf: 1,
+            ..opts
+        }
+        .clamped(&cfg)
+        .recv_buf,
+        ConnOptions::MIN_BUF
+    );
+}
+
+#[test]
+fn listen_with_applies_options_to_accepted_connections() {
+    let cfg = plain_config();
+    let mut b = Bench::new(cfg.clone());
+    let opts = ConnOptions {
+        recv_buf: 8192,
+        send_buf: 4096,
+        mss: 1200,
+        ..cfg.conn_options()
+    };
+    let l = b.ep.listen_with(LOCAL, 4, &opts).unwrap();
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        options: TcpOptions {
+            mss: Some(1460),
+            ..NO_OPTS
+        },
+        ..SEND
+    });
+    assert_eq!(out[0].flags, SYN_ACK);
+    assert_eq!(out[0].options.mss, Some(1200));
+    assert_eq!(out[0].window, 8192);
+    let iss = out[0].seq;
+    assert_eq!(b.ep.accept_queue_len(l), Ok(0));
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    assert_eq!(b.ep.accept_queue_len(l), Ok(1));
+    let h = b.ep.accept(l).unwrap();
+    assert_eq!(b.ep.accept_queue_len(l), Ok(0));
+    assert_eq!(
+        b.ep.accept_queue_len(h),
+        Err(crate::SocketError::NotSupported)
+    );
+    assert_eq!(b.ep.writable(h).unwrap(), 4096);
+    // Our send MSS is capped by our own MSS (1200), not the peer's 1460.
+    assert_eq!(b.ep.info(h).unwrap().smss, 1200);
+    b.ep.send(b.now, h, &pattern(3000)).unwrap();
+    let out = b.drain();
+    assert!(data_segments(&out).iter().all(|o| o.payload.len() <= 1200));
+    assert_eq!(b.ep.info(h).unwrap().rcv_wnd, 8192);
+}
+
+#[test]
+fn listener_backlog_can_be_changed() {
+    let (mut b, l) = listening(plain_config());
+    b.ep.set_listener_backlog(l, 1).unwrap();
+    for (i, port) in [1000u16, 1001].into_iter().enumerate() {
+        let out = b.send(TcpRepr {
+            src_port: port,
+            seq: PEER_ISS,
+            flags: SYN,
+            ..SEND
+        });
+        if i == 0 {
+            let iss = out[0].seq;
+            b.send(TcpRepr {
+                src_port: port,
+                seq: PEER_ISS + 1,
+                ack: iss + 1,
+                flags: ACK,
+                ..SEND
+            });
+        } else {
+            // The accept queue (backlog 1) is full: the SYN is dropped.
+            assert!(out.is_empty(), "{out:?}");
+        }
+    }
+    assert_eq!(b.ep.accept_queue_len(l), Ok(1));
+    b.ep.set_listener_backlog(l, 2).unwrap();
+    let out = b.send(TcpRepr {
+        src_port: 1001,
+        seq: PEER_ISS,
+        flags: SYN,
+        ..SEND
+    });
+    assert_eq!(out[0].flags, SYN_ACK);
 }
