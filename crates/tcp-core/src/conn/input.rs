@@ -570,7 +570,20 @@ impl Conn {
         // Karn's rule MUST-18: never a retransmitted one).
         let mut sampled = false;
         if let (Some(_), Some((_, tsecr))) = (self.ts, seg.options.timestamps) {
-            if tsecr != 0 {
+            // Karn's rule for timestamps (RFC 6298 section 3, RFC 7323
+            // section 4.1 and Appendix G): an echo of a TSval from before
+            // the last retransmission timeout belongs to a transmission
+            // whose ACK was lost or delayed across the timeout (the
+            // receiver echoes the oldest TS.Recent, RFC 7323 section 4.3);
+            // `now - TSecr` would count the whole timeout as round-trip
+            // time and inflate SRTT after every lost ACK (sim-findings F3).
+            let stale = self
+                .rto_tsval
+                .is_some_and(|t| (tsecr.wrapping_sub(t) as i32) < 0);
+            if !stale {
+                self.rto_tsval = None;
+            }
+            if tsecr != 0 && !stale {
                 let ms = self.ts_now(now).wrapping_sub(tsecr);
                 if ms < 0x8000_0000 {
                     self.rtt.on_sample(Duration::from_millis(u64::from(ms)));

@@ -196,6 +196,10 @@ pub(crate) struct Conn {
     /// timestamps: (sequence number it ends at, when it was sent). Cleared
     /// when anything is retransmitted.
     pub rtt_probe: Option<(SeqNumber, Instant)>,
+    /// Our timestamp clock when the last retransmission timeout fired
+    /// (timestamps only): an ACK echoing an older TSval acknowledges a
+    /// transmission from before the timeout and gives no RTT sample.
+    pub rto_tsval: Option<u32>,
     pub cc: Box<dyn CongestionControl>,
     pub dup_acks: u32,
     /// RFC 6582 "recover": one past the highest sequence number sent when
@@ -308,6 +312,7 @@ impl Conn {
             last_ack_sent: SeqNumber(0),
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_probe: None,
+            rto_tsval: None,
             cc: (cfg.congestion_control)(smss, u32::MAX as usize),
             dup_acks: 0,
             recover: iss,

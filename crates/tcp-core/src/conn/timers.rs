@@ -165,6 +165,9 @@ impl Conn {
         self.rtt.backoff();
         // Karn's rule (MUST-18): no RTT sample from retransmitted data.
         self.rtt_probe = None;
+        if self.ts.is_some() {
+            self.rto_tsval = Some(self.ts_now(now));
+        }
         // RFC 6582 section 3.2 step 4 / RFC 2018 section 8: leave recovery,
         // remember the highest sequence sent, forget SACK information.
         self.recover = self.snd_max;

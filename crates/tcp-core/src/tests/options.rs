@@ -389,3 +389,43 @@ fn listener_backlog_can_be_changed() {
     });
     assert_eq!(out[0].flags, SYN_ACK);
 }
+
+/// sim-findings F3: after a retransmission timeout, an ACK echoing the TSval
+/// of the original transmission (its ACK was lost) gives no RTT sample, or
+/// SRTT would absorb the whole timeout (RFC 6298 section 3, Karn; RFC 7323
+/// section 4.1). A later fresh echo is sampled again.
+#[test]
+fn no_rtt_sample_from_an_echo_older_than_the_rto() {
+    let (mut e, ts) = established_all();
+    let srtt0 = e.b.ep.info(e.h).unwrap().srtt;
+    e.b.ep.send(e.b.now, e.h, b"data").unwrap();
+    let first = e.b.drain();
+    let (old_tsval, _) = first[0].options.timestamps.unwrap();
+    let out = e.b.advance(Duration::from_millis(1500));
+    let rexmit = data_segments(&out)[0];
+    assert_eq!(rexmit.payload, b"data");
+    let ack = |tsecr: u32, tsval: u32, ack: SeqNumber| TcpRepr {
+        seq: PEER_ISS + 1,
+        ack,
+        flags: ACK,
+        window: 512,
+        options: TcpOptions {
+            timestamps: Some((tsval, tsecr)),
+            ..NO_OPTS
+        },
+        ..SEND
+    };
+    e.b.now += Duration::from_millis(10);
+    e.b.send(ack(old_tsval, ts + 1, e.our_nxt + 4));
+    let info = e.b.ep.info(e.h).unwrap();
+    assert_eq!(info.bytes_in_flight, 0);
+    assert_eq!(info.srtt, srtt0, "stale echo must not be sampled");
+    // New data, echoed at once: a 20 ms sample is taken.
+    e.b.ep.send(e.b.now, e.h, b"more").unwrap();
+    let out = e.b.drain();
+    let (tsval, _) = out[0].options.timestamps.unwrap();
+    e.b.now += Duration::from_millis(20);
+    e.b.send(ack(tsval, ts + 2, e.our_nxt + 8));
+    assert_ne!(e.b.ep.info(e.h).unwrap().srtt, srtt0);
+    assert!(e.b.ep.info(e.h).unwrap().srtt.unwrap() < Duration::from_millis(100));
+}
