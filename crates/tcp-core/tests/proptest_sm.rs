@@ -67,6 +67,11 @@ enum Transition {
     Drop(u32),
     /// Let 3 h pass: TIME-WAIT and orphaned FIN-WAIT-2 end.
     Expire,
+    /// Several calls on one side before the network moves: sends and
+    /// receives, then possibly one Shutdown, Close or Abort (data and FIN in
+    /// one flight, or data overtaken by the abort's RST). Calls on one side
+    /// do not race with the network, so the model applies them in order.
+    Burst(Vec<Transition>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,6 +280,19 @@ impl ReferenceStateMachine for ModelMachine {
             v.push((2, Just(Transition::Shutdown(s)).boxed()));
             v.push((2, Just(Transition::Close(s)).boxed()));
             v.push((1, Just(Transition::Abort(s)).boxed()));
+            let op = prop_oneof![
+                3 => (1usize..1500).prop_map(move |n| Transition::Send(s, n)),
+                2 => (1usize..3000).prop_map(move |n| Transition::Recv(s, n)),
+                1 => Just(Transition::Shutdown(s)),
+                1 => Just(Transition::Close(s)),
+                1 => Just(Transition::Abort(s)),
+            ];
+            v.push((
+                3,
+                proptest::collection::vec(op, 2..=3)
+                    .prop_map(Transition::Burst)
+                    .boxed(),
+            ));
         }
         if m.sides.iter().all(|s| s.handle && !s.released) {
             v.push((2, Just(Transition::ShutdownBoth).boxed()));
@@ -284,6 +302,27 @@ impl ReferenceStateMachine for ModelMachine {
     }
 
     fn preconditions(m: &Model, t: &Transition) -> bool {
+        if let Transition::Burst(ops) = t {
+            let mut m = m.clone();
+            for (i, op) in ops.iter().enumerate() {
+                // Shutdown, Close and Abort only last: after a FIN the local
+                // state (FIN-WAIT-1, LAST-ACK) waits for the network.
+                let last = i + 1 == ops.len();
+                let ends = matches!(
+                    op,
+                    Transition::Shutdown(_) | Transition::Close(_) | Transition::Abort(_)
+                );
+                if (ends && !last)
+                    || matches!(op, Transition::Burst(_))
+                    || !Self::preconditions(&m, op)
+                    || answered_by_rst(&m, op)
+                {
+                    return false;
+                }
+                m = Self::apply(m, op);
+            }
+            return true;
+        }
         match t {
             Transition::Connect => !m.connected,
             Transition::Accept | Transition::CloseListener => m.listener != Listener::None,
@@ -300,6 +339,9 @@ impl ReferenceStateMachine for ModelMachine {
     }
 
     fn apply(mut m: Model, t: &Transition) -> Model {
+        if let Transition::Burst(ops) = t {
+            return ops.iter().fold(m, Self::apply);
+        }
         for s in &mut m.sides {
             s.closed_event = false;
         }
@@ -402,7 +444,7 @@ impl ReferenceStateMachine for ModelMachine {
                     close(&mut m, SERVER);
                 }
             }
-            Transition::Drop(_) => {}
+            Transition::Drop(_) | Transition::Burst(_) => {}
             Transition::Expire => {
                 for s in 0..2 {
                     let st = m.state(s);
@@ -417,6 +459,21 @@ impl ReferenceStateMachine for ModelMachine {
         }
         m.reap();
         m
+    }
+}
+
+/// Whether `op` sends data or FIN that the peer answers with a RST: its
+/// effect on our side shows only after the network moved, so such a call
+/// cannot be followed by another in the same burst.
+fn answered_by_rst(m: &Model, op: &Transition) -> bool {
+    let open = |s: Side| {
+        !m.sides[s].released && matches!(m.state(s), Some(State::Established | State::CloseWait))
+    };
+    match *op {
+        Transition::Send(s, _) => open(s) && !m.peer_takes_data(s),
+        Transition::Shutdown(s) => open(s) && !m.peer_takes_fin(s),
+        Transition::Close(s) => open(s) && m.unread(s) == 0 && !m.peer_takes_fin(s),
+        _ => false,
     }
 }
 
@@ -705,6 +762,22 @@ impl StateMachineTest for ApiTest {
             }
             Transition::Drop(n) => sut.sim.drop_next = n,
             Transition::Expire => {}
+            Transition::Burst(ref ops) => {
+                // Each call is judged on the model after the calls before it.
+                let mut m = pre.clone();
+                for op in ops {
+                    sut.pre = m.clone();
+                    match *op {
+                        Transition::Send(s, n) => sut.send(s, n),
+                        Transition::Recv(s, n) => sut.recv(s, n),
+                        Transition::Shutdown(s) => sut.shutdown(s),
+                        Transition::Close(s) => sut.close(s),
+                        Transition::Abort(s) => sut.abort(s),
+                        _ => unreachable!("bursts hold single-side calls"),
+                    }
+                    m = ModelMachine::apply(m, op);
+                }
+            }
         }
         if !matches!(t, Transition::Drop(_)) {
             let d = if matches!(t, Transition::Expire) {
