@@ -21,8 +21,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mtcp_apps::client::LoadPlan;
 use mtcp_apps::http::{FileCache, HttpGet};
 use mtcp_apps::kernel::KernelStack;
+use mtcp_apps::net::{run_per_core, would_block, Fd, NetContext};
 use mtcp_apps::net::{NetStack, StopFlag};
-use mtcp_apps::ours::{xdp_config, OurStack, ThreadMode};
+use mtcp_apps::ours::{xdp_config, Config, OurStack, ThreadMode};
 use mtcp_apps::perf::Workload;
 use mtcp_apps::run::{load, perf_client, serve_http, serve_perf, summarize, Summary};
 use packet_io::testnet::{VethOptions, VethPair};
@@ -134,6 +135,10 @@ pub struct Options {
     pub sides: Vec<Side>,
     /// Only cases whose workload name contains one of these (all if empty).
     pub only: Vec<String>,
+    /// Idle connections for the resident-memory figure of our stack (0: skip).
+    pub memory_conns: usize,
+    /// rcvbuf = sndbuf of the memory figure's connections.
+    pub memory_buffer: usize,
 }
 
 impl Options {
@@ -141,6 +146,7 @@ impl Options {
     pub fn quick() -> Self {
         Options {
             secs: 1.0,
+            memory_conns: 0,
             ..Options::default()
         }
     }
@@ -155,6 +161,8 @@ impl Default for Options {
             client_cpu: 1,
             sides: vec![Side::Linux, Side::Ours, Side::OursBusy],
             only: Vec::new(),
+            memory_conns: 100_000,
+            memory_buffer: 16 * 1024,
         }
     }
 }
@@ -168,15 +176,25 @@ pub fn start_ours(
     opts: &Options,
     busy: bool,
 ) -> anyhow::Result<(OurStack, OurStack)> {
-    let mut scfg = xdp_config(&net.our_if, net.our_ip, net.our_mac, opts.server_cpu);
-    let mut ccfg = xdp_config(&net.peer_if, net.peer_ip, net.peer_mac, opts.client_cpu);
-    if busy {
-        for c in [&mut scfg, &mut ccfg] {
+    start_ours_with(net, opts, |c| {
+        if busy {
             c.stack.mode = ThreadMode::RunToCompletion;
             // Spin (for up to a second) rather than sleep in epoll_wait.
             c.stack.spin_us = 1_000_000;
         }
-    }
+    })
+}
+
+/// [`start_ours`] with both configurations adjusted by `tweak`.
+pub fn start_ours_with(
+    net: &VethPair,
+    opts: &Options,
+    tweak: impl Fn(&mut Config),
+) -> anyhow::Result<(OurStack, OurStack)> {
+    let mut scfg = xdp_config(&net.our_if, net.our_ip, net.our_mac, opts.server_cpu);
+    let mut ccfg = xdp_config(&net.peer_if, net.peer_ip, net.peer_mac, opts.client_cpu);
+    tweak(&mut scfg);
+    tweak(&mut ccfg);
     let server = net
         .ours
         .spawn(move || OurStack::start(scfg))
@@ -392,6 +410,124 @@ impl Samples {
     }
 }
 
+/// Resident memory of this process, bytes (`VmRSS`).
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// What [`memory_per_connection`] measured.
+#[derive(Clone, Debug)]
+pub struct MemoryFigure {
+    /// Connections established (each held by both stacks).
+    pub connections: usize,
+    /// Resident bytes added per established connection per end.
+    pub bytes_per_connection: f64,
+    /// The buffer size configured (rcvbuf = sndbuf).
+    pub buffer: usize,
+}
+
+/// Opens `n` idle connections between our two stacks (both in this
+/// process) and reports the growth of resident memory per connection per
+/// end. The server listens on several ports (one client address has only
+/// the ephemeral range of ports per server port).
+pub fn memory_per_connection(
+    net: &VethPair,
+    opts: &Options,
+    n: usize,
+    buffer: usize,
+) -> anyhow::Result<MemoryFigure> {
+    let (server, client) = start_ours_with(net, opts, |c| {
+        c.stack.max_concurrency = n + 4096;
+        c.stack.rcvbuf = buffer;
+        c.stack.sndbuf = buffer;
+    })?;
+    let per_port = 20_000;
+    let ports: Vec<u16> = (0..n.div_ceil(per_port)).map(|i| 6000 + i as u16).collect();
+    let before = resident_bytes().unwrap_or(0);
+    let stop = StopFlag::new();
+    let (tx, rx) = mpsc::channel::<usize>();
+    let tx = Mutex::new(tx);
+    let ip = net.our_ip;
+    let result = std::thread::scope(|s| -> anyhow::Result<MemoryFigure> {
+        let srv = s.spawn(|| {
+            run_per_core(&server, |ctx, _| {
+                let ls: Vec<Fd> = ports
+                    .iter()
+                    .map(|&p| ctx.listen((IpAddr::V4(ip), p).into(), 4096))
+                    .collect::<std::io::Result<_>>()?;
+                let mut held = Vec::with_capacity(n);
+                let mut events = Vec::new();
+                while !stop.is_stopped() {
+                    ctx.wait(&mut events, Some(Duration::from_millis(50)))?;
+                    for l in &ls {
+                        loop {
+                            match ctx.accept(*l) {
+                                Ok(fd) => held.push(fd),
+                                Err(e) if would_block(&e) => break,
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    }
+                }
+                Ok(held.len())
+            })
+        });
+        let cli = s.spawn(|| {
+            run_per_core(&client, |ctx, _| {
+                let mut events = Vec::new();
+                let mut pending = std::collections::HashSet::new();
+                let (mut opened, mut established) = (0usize, 0usize);
+                let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                while established < n && std::time::Instant::now() < deadline {
+                    // At most 512 handshakes in flight (the listen backlog).
+                    while opened < n && pending.len() < 512 {
+                        let port = ports[opened % ports.len()];
+                        pending.insert(ctx.connect((IpAddr::V4(ip), port).into())?);
+                        opened += 1;
+                    }
+                    ctx.wait(&mut events, Some(Duration::from_millis(50)))?;
+                    for ev in events.iter() {
+                        if pending.contains(&ev.fd) && ctx.connected(ev.fd).unwrap_or(false) {
+                            pending.remove(&ev.fd);
+                            established += 1;
+                        }
+                    }
+                }
+                let _ = tx.lock().map(|t| t.send(established));
+                while !stop.is_stopped() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(established)
+            })
+        });
+        let established = rx.recv_timeout(Duration::from_secs(180));
+        // Give the server time to accept the last ones.
+        std::thread::sleep(Duration::from_millis(500));
+        let after = resident_bytes().unwrap_or(0);
+        stop.stop();
+        let accepted: usize = srv
+            .join()
+            .map_err(|_| anyhow::anyhow!("server panicked"))??
+            .iter()
+            .sum();
+        cli.join()
+            .map_err(|_| anyhow::anyhow!("client panicked"))??;
+        let established = established.map_err(|_| anyhow::anyhow!("client never finished"))?;
+        let conns = established.min(accepted).max(1);
+        Ok(MemoryFigure {
+            connections: established.min(accepted),
+            bytes_per_connection: after.saturating_sub(before) as f64 / (2 * conns) as f64,
+            buffer,
+        })
+    });
+    drop(server);
+    drop(client);
+    result
+}
+
 /// A line above the progress bar, or on stderr when the bar is hidden (not a
 /// terminal), where indicatif would drop it.
 fn say(bar: &ProgressBar, line: String) {
@@ -514,6 +650,36 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
         drop(ours);
     }
     bar.finish_and_clear();
+    if opts.memory_conns > 0 && sides.contains(&Side::Ours) {
+        eprintln!(
+            "stacks: resident memory of {} idle connections on our stack ({} B buffers)",
+            opts.memory_conns, opts.memory_buffer
+        );
+        match memory_per_connection(&net, opts, opts.memory_conns, opts.memory_buffer) {
+            Ok(m) => {
+                eprintln!(
+                    "stacks: {} connections established: {:.0} B resident per connection per end",
+                    m.connections, m.bytes_per_connection
+                );
+                records.push(
+                    Record::from_samples(
+                        "stacks",
+                        "idle-connections",
+                        "rss-per-conn",
+                        m.connections as u32,
+                        OURS,
+                        "B",
+                        &[m.bytes_per_connection],
+                    )
+                    .with_note(format!(
+                        "rcvbuf = sndbuf = {} B; both ends in one process, divided by 2",
+                        m.buffer
+                    )),
+                );
+            }
+            Err(e) => eprintln!("stacks: memory figure FAILED: {e:#}"),
+        }
+    }
     Ok(records)
 }
 

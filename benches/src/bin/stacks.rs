@@ -3,6 +3,7 @@
 //! Writes `target/bench/latest.json`, `latest.md` and `latest.svg`.
 //!
 //! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]... [--linux-only|--ours-only] [--no-busy]
+//!        [--memory N] [--memory-buf BYTES]   (idle connections for the RSS figure; 0 skips)
 //!        (needs root; skips otherwise)
 //!        stacks --report   (rewrite latest.md and latest.svg from latest.json)
 
@@ -35,6 +36,13 @@ fn main() -> anyhow::Result<()> {
             "--only" => opts.only.extend(args.next()),
             "--linux-only" => opts.sides = vec![Side::Linux],
             "--ours-only" => opts.sides = vec![Side::Ours, Side::OursBusy],
+            "--memory" => opts.memory_conns = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "--memory-buf" => {
+                opts.memory_buffer = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(opts.memory_buffer)
+            }
             "--no-busy" => opts.sides.retain(|s| *s != Side::OursBusy),
             "--report" => {
                 // Only rewrite latest.md and latest.svg from latest.json.
