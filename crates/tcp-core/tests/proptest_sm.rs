@@ -280,17 +280,23 @@ impl ReferenceStateMachine for ModelMachine {
             v.push((2, Just(Transition::Shutdown(s)).boxed()));
             v.push((2, Just(Transition::Close(s)).boxed()));
             v.push((1, Just(Transition::Abort(s)).boxed()));
-            let op = prop_oneof![
+            let data_op = prop_oneof![
                 3 => (1usize..1500).prop_map(move |n| Transition::Send(s, n)),
                 2 => (1usize..3000).prop_map(move |n| Transition::Recv(s, n)),
-                1 => Just(Transition::Shutdown(s)),
-                1 => Just(Transition::Close(s)),
-                1 => Just(Transition::Abort(s)),
+            ];
+            let end_op = prop_oneof![
+                Just(None),
+                Just(Some(Transition::Shutdown(s))),
+                Just(Some(Transition::Close(s))),
+                Just(Some(Transition::Abort(s))),
             ];
             v.push((
                 3,
-                proptest::collection::vec(op, 2..=3)
-                    .prop_map(Transition::Burst)
+                (proptest::collection::vec(data_op, 1..=2), end_op)
+                    .prop_map(|(mut ops, end)| {
+                        ops.extend(end);
+                        Transition::Burst(ops)
+                    })
                     .boxed(),
             ));
         }
@@ -849,6 +855,8 @@ fn cases() -> ProptestConfig {
     ProptestConfig {
         cases: n,
         failure_persistence: None,
+        // Transitions failing their preconditions are drawn again.
+        max_local_rejects: 10_000_000,
         ..ProptestConfig::default()
     }
 }
