@@ -414,10 +414,10 @@ impl Context {
                             return r;
                         }
                         Outcome::Block(o, deadline) => {
+                            if deadline.is_some_and(|d| Instant::now() >= d) {
+                                return api::expire(o);
+                            }
                             if !stack.cycle() && !stack.has_forwarded() {
-                                if deadline.is_some_and(|d| Instant::now() >= d) {
-                                    return api::expire(o);
-                                }
                                 stack.wait(deadline);
                             }
                             op = o;
