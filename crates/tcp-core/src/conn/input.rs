@@ -490,6 +490,19 @@ impl Conn {
         }
         if self.sack_ok {
             self.record_sack(seg.options.sack());
+            // RFC 6675 section 5: recovery also starts when the scoreboard
+            // already marks SND.UNA lost (IsLost(HighACK + 1)), before
+            // DupThresh duplicate ACKs arrived (e.g. ACKs lost or merged).
+            if !self.in_recovery
+                && self.dup_acks > 0
+                && ack == self.snd_una
+                && self.snd_max > self.snd_una
+                && ack >= self.recover
+                && self.sacked_until(self.snd_una).is_none()
+                && self.lost_below() > self.snd_una
+            {
+                self.enter_recovery();
+            }
         }
         self.update_window(seg, false);
         if self.snd_wnd == 0
@@ -613,11 +626,17 @@ impl Conn {
                 // Full acknowledgment: exit recovery (step 3).
                 self.in_recovery = false;
                 self.cc.on_exit_recovery(self.flight_size());
+                // Give back heap storage of a large scoreboard.
+                self.scoreboard.shrink_to_fit();
             } else {
                 // Partial acknowledgment: retransmit the first unacknowledged
-                // segment, deflate the window (step 4).
+                // segment, deflate the window (step 4). With SACK the
+                // scoreboard and pipe decide what goes next (RFC 6675
+                // section 5, step C).
                 self.cc.on_partial_ack(acked_total);
-                self.fast_rexmit = true;
+                if !self.sack_ok {
+                    self.fast_rexmit = true;
+                }
             }
         } else {
             self.cc.on_ack(now, acked_total, flight_before);
@@ -644,26 +663,30 @@ impl Conn {
     fn on_dup_ack(&mut self, seg: &TcpRepr<'_>) {
         self.dup_acks = self.dup_acks.saturating_add(1);
         if self.in_recovery {
+            // NewReno inflation (RFC 6582 step 3). SACK recovery sends by
+            // the pipe estimate instead (RFC 6675 section 5, step C), which
+            // the output path recomputes after every ACK.
             self.cc.on_dup_ack_in_recovery();
-            if self.sack_ok && !seg.options.sack().is_empty() {
-                // SACK tells us which segments left the network: fill the
-                // next hole too (RFC 6675 in its simplest form).
-                self.fast_rexmit = true;
-            }
             return;
         }
         // Step 1: no new recovery while the ACK does not cover `recover`
         // (the duplicates belong to data sent before the last RTO/recovery).
-        if self.dup_acks == 3 && seg.ack >= self.recover {
-            // Step 2: enter fast recovery; retransmit the lost segment.
-            self.in_recovery = true;
-            self.recover = self.snd_max;
-            self.rexmit_next = self.snd_una;
-            self.cc.on_enter_recovery(self.flight_size());
-            self.fast_rexmit = true;
-            // Karn: the timed segment may be the retransmitted one.
-            self.rtt_probe = None;
+        if self.dup_acks as usize == super::DUP_THRESH && seg.ack >= self.recover {
+            self.enter_recovery();
         }
+    }
+
+    /// RFC 6582 section 3.2 step 2 / RFC 6675 section 5 step 4: enter fast
+    /// recovery, RecoveryPoint = HighData, ssthresh from FlightSize, and
+    /// retransmit the first segment presumed lost.
+    fn enter_recovery(&mut self) {
+        self.in_recovery = true;
+        self.recover = self.snd_max;
+        self.rexmit_next = self.snd_una;
+        self.cc.on_enter_recovery(self.flight_size());
+        self.fast_rexmit = true;
+        // Karn: the timed segment may be the retransmitted one.
+        self.rtt_probe = None;
     }
 
     /// "seventh, process the segment text" and "eighth, check the FIN bit".

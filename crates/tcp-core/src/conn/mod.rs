@@ -32,9 +32,18 @@ use crate::State;
 
 pub(crate) use timers::{TimerKind, TimerTable};
 
-/// Most SACK scoreboard ranges remembered per connection (RFC 2018 allows the
-/// receiver to report at most 4 per segment; we keep a few more).
+/// SACK scoreboard ranges stored inline in the connection (no allocation
+/// for the common case of a few holes).
 pub(crate) const SCOREBOARD_RANGES: usize = 4;
+
+/// Most SACK scoreboard ranges remembered per connection (bounded; RFC 6675
+/// section 3 assumes the whole scoreboard, and a burst loss makes many holes;
+/// beyond the inline ones they live on the heap until recovery ends).
+pub(crate) const SCOREBOARD_MAX: usize = 64;
+
+/// DupThresh (RFC 6675 section 2, RFC 5681 section 3.2): duplicate ACKs, or
+/// SACKed segments above a hole, that mark it lost.
+pub(crate) const DUP_THRESH: usize = 3;
 
 /// Who holds the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -626,7 +635,7 @@ impl Conn {
                     false
                 }
             });
-            if self.scoreboard.len() == SCOREBOARD_RANGES {
+            if self.scoreboard.len() == SCOREBOARD_MAX {
                 // Bounded: forget the highest range (it will be re-reported).
                 self.scoreboard.pop();
             }
@@ -637,6 +646,65 @@ impl Conn {
                 .unwrap_or(self.scoreboard.len());
             self.scoreboard.insert(pos, (l, r));
         }
+    }
+
+    /// RFC 6675 section 4 IsLost, as a boundary: every un-SACKed byte below
+    /// the returned sequence number has more than (DupThresh - 1) * SMSS
+    /// SACKed bytes, or DupThresh discontiguous SACKed ranges, above it, and
+    /// is considered lost. SND.UNA when nothing is.
+    pub fn lost_below(&self) -> SeqNumber {
+        let limit = (DUP_THRESH - 1) * self.smss;
+        let mut bytes = 0usize;
+        for (n, &(l, r)) in self.scoreboard.iter().rev().enumerate() {
+            bytes += r - l;
+            if bytes > limit || n + 1 >= DUP_THRESH {
+                return l;
+            }
+        }
+        self.snd_una
+    }
+
+    /// Bytes of `a..b` covered by SACKed ranges.
+    fn sacked_in(&self, a: SeqNumber, b: SeqNumber) -> usize {
+        self.scoreboard
+            .iter()
+            .map(|&(l, r)| {
+                let (lo, hi) = (l.max(a), r.min(b));
+                if hi > lo {
+                    hi - lo
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+
+    /// Un-SACKed bytes of `a..b`.
+    fn unsacked_in(&self, a: SeqNumber, b: SeqNumber) -> usize {
+        if b <= a {
+            return 0;
+        }
+        (b - a).saturating_sub(self.sacked_in(a, b))
+    }
+
+    /// RFC 6675 section 4 SetPipe: the bytes the sender believes are still
+    /// in the network. Of the un-SACKed bytes in SND.UNA..SND.MAX, those
+    /// below HighRxt (retransmitted in this recovery) count once, those
+    /// above it that IsLost marks count zero, the rest once.
+    pub fn pipe(&self) -> usize {
+        let (una, high) = (self.snd_una, self.snd_max);
+        if high <= una {
+            return 0;
+        }
+        let high_rxt = self.rexmit_next.max(una).min(high);
+        let lost = self.lost_below().max(high_rxt).min(high);
+        self.unsacked_in(una, high) - self.unsacked_in(high_rxt, lost)
+    }
+
+    /// In loss recovery driven by the SACK scoreboard (RFC 6675); without
+    /// SACK, recovery is NewReno's (RFC 6582).
+    pub fn sack_recovery(&self) -> bool {
+        self.in_recovery && self.sack_ok
     }
 
     /// If `seq` is inside a SACKed range, the end of that range.

@@ -122,6 +122,17 @@ impl Conn {
                 return Some(seg);
             }
         }
+        if self.sack_recovery() && !self.force_send {
+            if let Some(seg) = self.sack_recovery_send(now, max_len) {
+                return Some(seg);
+            }
+            if self.ack.now {
+                let mut seg = self.segment(now, self.snd_max, TcpFlags::ACK);
+                self.finish_ack(&mut seg);
+                return Some(seg);
+            }
+            return None;
+        }
         match self.plan_data(now, cfg, max_len) {
             Plan::Send { seq, len, fin } => {
                 let probe = self.force_send && self.snd_wnd == 0;
@@ -284,6 +295,63 @@ impl Conn {
         let seg = self.emit_data(now, seq, len, fin, max_len, false);
         self.rexmit_next = seg.seq + seg.payload_len;
         Some(seg)
+    }
+
+    /// RFC 6675 section 5 step (C): while cwnd - pipe >= 1 SMSS, send the
+    /// segment NextSeg() names: (1) the first un-SACKed hole at or above
+    /// HighRxt that IsLost marks; else (2) new data the receive window
+    /// allows; else (3) an un-SACKed hole at or above HighRxt below the
+    /// highest SACKed byte. cwnd during recovery is ssthresh (RFC 6675
+    /// step 4.2: "ssthresh = cwnd = (FlightSize / 2)"; no inflation).
+    fn sack_recovery_send(&mut self, now: Instant, max_len: usize) -> Option<SegmentOut> {
+        let room = max_len.saturating_sub(TCP_HEADER + self.fixed_option_len());
+        let smss = self.smss.min(room).max(1);
+        let cwnd = self.cc.ssthresh();
+        if self.pipe().saturating_add(smss) > cwnd {
+            return None;
+        }
+        let start = self.data_start();
+        let end = self.data_end();
+        let limit = self.snd_max.min(end);
+        // The first un-SACKed byte at or above HighRxt.
+        let mut seq = self.snd_una.max(self.rexmit_next).max(start);
+        while let Some(e) = self.sacked_until(seq) {
+            seq = e;
+        }
+        let highest_sacked = self.scoreboard.last().map(|&(_, r)| r);
+        let hole = seq < limit && highest_sacked.is_some_and(|h| seq < h);
+        let retransmit = |c: &mut Conn, seq: SeqNumber| {
+            let mut len = (limit - seq).min(smss);
+            if let Some(next) = c.next_sacked(seq) {
+                len = len.min(next - seq);
+            }
+            let fin = c.fin_sent() && seq + len == end && c.snd_max > end;
+            let seg = c.emit_data(now, seq, len, fin, max_len, false);
+            c.rexmit_next = seg.seq + seg.payload_len;
+            seg
+        };
+        // Rule 1: a lost hole.
+        if hole && seq < self.lost_below() {
+            return Some(retransmit(self, seq));
+        }
+        // Rule 2: new data, within the peer's window.
+        let nxt = self.snd_nxt.max(start);
+        let unsent = end - nxt;
+        let wnd_edge = self.snd_una + self.snd_wnd as usize;
+        let wnd_room = if wnd_edge > nxt { wnd_edge - nxt } else { 0 };
+        let len = unsent.min(smss).min(wnd_room);
+        if len > 0 && (len == smss || len == unsent) {
+            let fin = len == unsent && self.fin_pending_unsent();
+            return Some(self.emit_data(now, nxt, len, fin, max_len, false));
+        }
+        if unsent == 0 && self.fin_pending_unsent() && nxt == end && wnd_room > 0 {
+            return Some(self.emit_data(now, end, 0, true, max_len, false));
+        }
+        // Rule 3: a hole not (yet) marked lost, when no new data can go.
+        if hole {
+            return Some(retransmit(self, seq));
+        }
+        None
     }
 
     /// Build a data (or FIN) segment at `seq` and update the send state.

@@ -175,6 +175,7 @@ impl Conn {
         self.dup_acks = 0;
         self.fast_rexmit = false;
         self.scoreboard.clear();
+        self.scoreboard.shrink_to_fit();
         // Go back to SND.UNA: the output path resends from there (the SYN,
         // SYN-ACK or FIN too when those are what is unacknowledged).
         self.snd_nxt = self.snd_una;

@@ -162,9 +162,12 @@ fn sack_recovery_skips_sacked_segments_rfc2018() {
     let out = b.send(seg(base, &[(3, 5), (1, 2)]));
     let segs = data_segments(&out);
     assert_eq!(segs[0].seq, base, "fast retransmit of segment 0");
-    // More duplicates with SACK info: the next hole (segment 2) is resent,
+    // More duplicates with SACK info: once the pipe (RFC 6675 section 4:
+    // segment 0 retransmitted, 6..9 in flight, 2 lost) leaves room under
+    // cwnd = ssthresh = 5 segments, the next hole (segment 2) is resent and
     // segment 1 (SACKed) is skipped.
-    let out = b.send(seg(base, &[(3, 6), (1, 2)]));
+    let mut out = b.send(seg(base, &[(3, 6), (1, 2)]));
+    out.extend(b.send(seg(base, &[(3, 7), (1, 2)])));
     let segs = data_segments(&out);
     assert!(!segs.is_empty(), "{out:?}");
     assert_eq!(segs[0].seq, base + 2 * MSS);
@@ -223,4 +226,92 @@ fn ssthresh_starts_arbitrarily_high_for_both_opens_rfc5681_3_1() {
     let active = b.ep.info(h).unwrap();
     assert!(active.ssthresh >= 1 << 30, "{}", active.ssthresh);
     assert_eq!(active.cwnd, crate::cc::initial_window(active.smss));
+}
+
+/// Connection with SACK negotiated and `n` full segments in flight; returns
+/// the bench, handle and the sequence number of the first segment.
+fn sack_in_flight(n: usize) -> (Bench, SocketHandle, SeqNumber) {
+    let mut cfg = Config::default();
+    cfg.timestamps = false;
+    cfg.window_scaling = false;
+    let (mut b, l) = listening(cfg);
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        options: TcpOptions {
+            mss: Some(1460),
+            sack_permitted: true,
+            ..NO_OPTS
+        },
+        ..SEND
+    });
+    let iss = out[0].seq;
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    let h = b.ep.accept(l).unwrap();
+    b.ep.send(b.now, h, &pattern(n * MSS)).unwrap();
+    let out = b.drain();
+    assert_eq!(data_segments(&out).len(), n);
+    (b, h, iss + 1)
+}
+
+fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'static> {
+    let mut options = NO_OPTS;
+    for (i, &(l, r)) in blocks.iter().enumerate() {
+        options.sack_blocks[i] = (base + l * MSS, base + r * MSS);
+    }
+    options.sack_count = blocks.len() as u8;
+    TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: base + ack * MSS,
+        flags: ACK,
+        options,
+        ..SEND
+    }
+}
+
+/// sim-findings F2, RFC 6675: a burst loss (segments 0..5 of 10) is
+/// repaired while the duplicate ACKs of that same flight arrive (one RTT),
+/// each hole once, paced by the pipe estimate under cwnd = ssthresh; not
+/// one hole per partial ACK (per RTT) as NewReno does.
+#[test]
+fn sack_recovery_repairs_a_burst_loss_in_one_rtt_rfc6675() {
+    let (mut b, h, base) = sack_in_flight(10);
+    let mut out = Vec::new();
+    for k in 6..=10 {
+        out.extend(b.send(sack_ack(base, 0, &[(5, k)])));
+        let info = b.ep.info(h).unwrap();
+        if k >= 8 {
+            assert!(info.in_recovery);
+            // Never more in the pipe than cwnd (= ssthresh, 5 segments).
+            assert!(info.ssthresh == 5 * MSS, "{info:?}");
+        }
+    }
+    let mut rexmits: Vec<usize> = data_segments(&out)
+        .iter()
+        .map(|o| (o.seq - base) / MSS)
+        .collect();
+    rexmits.sort_unstable();
+    assert_eq!(rexmits, vec![0, 1, 2, 3, 4], "every hole resent once");
+    // The cumulative ACK for everything ends recovery.
+    b.send(sack_ack(base, 10, &[]));
+    let info = b.ep.info(h).unwrap();
+    assert!(!info.in_recovery);
+    assert_eq!(info.bytes_in_flight, 0);
+}
+
+/// RFC 6675 section 5: recovery starts when the scoreboard marks SND.UNA
+/// lost (more than 2 * SMSS SACKed above it) even if fewer than three
+/// duplicate ACKs arrived (the others were lost).
+#[test]
+fn sack_marks_loss_without_three_duplicate_acks_rfc6675() {
+    let (mut b, h, base) = sack_in_flight(10);
+    let out = b.send(sack_ack(base, 0, &[(1, 5)]));
+    assert!(b.ep.info(h).unwrap().in_recovery);
+    let segs = data_segments(&out);
+    assert_eq!(segs[0].seq, base, "first hole resent at once");
 }
