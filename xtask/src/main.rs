@@ -63,12 +63,17 @@ fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Runs the packetdrill suite, then every workspace test. The suite goes first
+/// so that a run's closing lines are cargo's own test results; its summary
+/// (`conformance: N passed, M failed`, M counting the failures listed as
+/// expected) stays in the log, and any outcome that differs from the
+/// expectations file fails the task.
 fn test(extra: &[String]) -> Result<()> {
     deps::ensure()?;
+    conformance(&[])?;
     let mut args = vec!["test", "--workspace", "--release"];
     args.extend(extra.iter().map(String::as_str));
-    cargo(&args)?;
-    conformance(&[])
+    cargo(&args)
 }
 
 /// The FreeBSD suite, kept in `../shared` beside the checkout.
