@@ -428,8 +428,28 @@ proptest! {
     /// `handle_segment`: no panic, and a segment for another 4-tuple leaves
     /// the connection alone.
     #[test]
-    fn raw_reprs_never_panic(segs in proptest::collection::vec(raw_seg(), 1..6), ts in any::<bool>()) {
+    fn raw_reprs_never_panic(
+        segs in proptest::collection::vec(raw_seg(), 1..6),
+        ts in any::<bool>(),
+        prep in 0u8..4,
+    ) {
         let mut h = Harness::new(ts);
+        // Put the connection in another state first: FIN-WAIT-1 (we shut
+        // down), CLOSE-WAIT (the peer sent FIN), or CLOSING / TIME-WAIT
+        // (both, with our FIN acknowledged).
+        if prep & 1 != 0 {
+            h.ep.shutdown(h.now, h.h).expect("shutdown");
+            let _ = drain(&mut h.ep, h.now);
+        }
+        if prep & 2 != 0 {
+            let ack = if prep & 1 != 0 { h.snd_nxt + 1 } else { h.snd_una };
+            let fin = TcpRepr {
+                ack,
+                flags: TcpFlags(TcpFlags::FIN.0 | TcpFlags::ACK.0),
+                ..h.valid_ack()
+            };
+            let _ = h.feed(&fin);
+        }
         // A second connection in SYN-SENT for the segments to hit as well.
         let syn_sent = h
             .ep
