@@ -303,15 +303,3 @@ fn sack_recovery_repairs_a_burst_loss_in_one_rtt_rfc6675() {
     assert!(!info.in_recovery);
     assert_eq!(info.bytes_in_flight, 0);
 }
-
-/// RFC 6675 section 5: recovery starts when the scoreboard marks SND.UNA
-/// lost (more than 2 * SMSS SACKed above it) even if fewer than three
-/// duplicate ACKs arrived (the others were lost).
-#[test]
-fn sack_marks_loss_without_three_duplicate_acks_rfc6675() {
-    let (mut b, h, base) = sack_in_flight(10);
-    let out = b.send(sack_ack(base, 0, &[(1, 5)]));
-    assert!(b.ep.info(h).unwrap().in_recovery);
-    let segs = data_segments(&out);
-    assert_eq!(segs[0].seq, base, "first hole resent at once");
-}
