@@ -598,12 +598,6 @@ impl Sut {
         for s in 0..2 {
             while let Some(ev) = self.sim.eps[s].poll_event() {
                 if ev.kind == EventKind::Closed {
-                    if s == SERVER && self.handles[s].is_none() {
-                        // Closing a listener resets its never-accepted
-                        // connections and reports `Closed` for handles the
-                        // application never saw (sim-findings F4): tolerated.
-                        continue;
-                    }
                     assert_eq!(
                         Some(ev.socket),
                         self.handles[s],
