@@ -69,6 +69,10 @@ pub(crate) enum Op {
     Connect(Fd, SocketAddrV4),
     /// A blocking connect waiting for its handshake.
     ConnectWait(Fd),
+    /// A blocking close with `SO_LINGER`: the write side is shut down and
+    /// the call waits for the data and FIN to be acknowledged (or the
+    /// timeout) before closing the descriptor.
+    LingerWait(Fd, tcp_core::SocketHandle, Instant),
     Recv {
         fd: Fd,
         buf: Vec<u8>,
@@ -237,11 +241,44 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
                 let _ = stack.sockets.release_fd(fd);
                 return done(Reply::Unit(r));
             }
-            let r = s.close(fd).map_err(Error::from);
-            if r.is_ok() {
-                let _ = stack.epoll.close_fd(epoll_events::Fd(fd.0));
+            // SO_LINGER with a timeout on a blocking socket (socket(7)): send
+            // the FIN after the queued data, wait until both are acknowledged
+            // or the timeout passes, then close. Unread data or a zero
+            // timeout make close an abort, which socket-api does at once.
+            let linger = match (s.getsockopt(fd, SockOptName::Linger), s.handle(fd)) {
+                (Ok(SockOpt::Linger(Some(t))), Ok(h))
+                    if !t.is_zero()
+                        && matches!(s.fionread(fd), Ok(0))
+                        && blocking(stack, fd, MsgFlags::NONE) =>
+                {
+                    Some((t, h))
+                }
+                _ => None,
+            };
+            if let Some((t, h)) = linger {
+                let _ = stack.sockets.shutdown(fd, Shutdown::Write);
+                let until = Instant::now() + t;
+                return execute(stack, Op::LingerWait(fd, h, until));
             }
-            done(Reply::Unit(r))
+            done(Reply::Unit(close_fd(stack, fd)))
+        }
+        Op::LingerWait(fd, h, until) => {
+            use tcp_core::State;
+            let waiting = matches!(
+                stack.sockets.endpoint().state(h),
+                Ok(State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+                    | State::SynSent
+                    | State::SynReceived)
+            );
+            if waiting && Instant::now() < until {
+                Outcome::Block(Op::LingerWait(fd, h, until), Some(until))
+            } else {
+                done(Reply::Unit(close_fd(stack, fd)))
+            }
         }
         Op::Abort(fd) => {
             let r = s.abort(fd).map_err(Error::from);
@@ -324,8 +361,16 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
     }
 }
 
+fn close_fd(stack: &mut CoreStack, fd: Fd) -> Result<(), Error> {
+    let r = stack.sockets.close(fd).map_err(Error::from);
+    if r.is_ok() {
+        let _ = stack.epoll.close_fd(epoll_events::Fd(fd.0));
+    }
+    r
+}
+
 /// The reply an op gets when its deadline passes while blocked.
-pub(crate) fn expire(op: Op) -> Reply {
+pub(crate) fn expire(stack: &mut CoreStack, op: Op) -> Reply {
     match op {
         Op::EpollWait { mut events, .. } => {
             events.clear();
@@ -337,6 +382,8 @@ pub(crate) fn expire(op: Op) -> Reply {
         }
         Op::Send { buf, .. } => Reply::Data(Err(Errno::EAGAIN.into()), buf),
         Op::Accept(_) => Reply::Accepted(Err(Errno::EAGAIN.into())),
+        // The linger timeout passed: close anyway (Linux returns 0).
+        Op::LingerWait(fd, ..) => Reply::Unit(close_fd(stack, fd)),
         _ => Reply::Unit(Err(Errno::EAGAIN.into())),
     }
 }

@@ -257,7 +257,7 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
                 match api::execute(&mut stack, op) {
                     Outcome::Done(r) => mb.reply(r),
                     Outcome::Block(op, d) if d.is_some_and(|d| now >= d) => {
-                        mb.reply(api::expire(op))
+                        mb.reply(api::expire(&mut stack, op))
                     }
                     Outcome::Block(op, d) => parked = Some((op, d)),
                 }
@@ -415,7 +415,7 @@ impl Context {
                         }
                         Outcome::Block(o, deadline) => {
                             if deadline.is_some_and(|d| Instant::now() >= d) {
-                                return api::expire(o);
+                                return api::expire(stack, o);
                             }
                             if !stack.cycle() && !stack.has_forwarded() {
                                 stack.wait(deadline);

@@ -644,3 +644,40 @@ fn run_to_completion_epoll_server_with_many_clients() {
     };
     drop(sctx);
 }
+
+#[test]
+fn close_with_linger_waits_for_the_peer_to_take_the_data() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::Threaded);
+    let reading = Arc::new(AtomicBool::new(false));
+    let sctx = sctx.remove(0);
+    let server_reading = Arc::clone(&reading);
+    const LEN: usize = 100_000;
+    let server = std::thread::spawn(move || {
+        let l = TcpListener::bind(&sctx, server_addr()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        // Let the client's buffers fill and its close start lingering.
+        std::thread::sleep(Duration::from_millis(300));
+        server_reading.store(true, Ordering::SeqCst);
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        all.len()
+    });
+    let ctx = cctx.remove(0);
+    let s = connect_retry(&ctx);
+    let fd = s.fd();
+    ctx.setsockopt(fd, SockOpt::Linger(Some(Duration::from_secs(10))))
+        .unwrap();
+    // 100 kB: more than the peer's 64 KiB window, less than window plus our
+    // send buffer, so the write completes before the server reads.
+    ctx.write_all(fd, &vec![5u8; LEN]).unwrap();
+    assert!(!reading.load(Ordering::SeqCst));
+    ctx.close(fd).unwrap();
+    std::mem::forget(s);
+    assert!(
+        reading.load(Ordering::SeqCst),
+        "close returned before the peer read the data"
+    );
+    assert_eq!(server.join().unwrap(), LEN);
+}
