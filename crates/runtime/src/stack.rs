@@ -201,6 +201,7 @@ impl CoreStack {
     /// Counters (engine figures refreshed).
     pub fn stats(&mut self) -> CoreStats {
         self.stats.active_flows = self.sockets.endpoint().connection_count() as u64;
+        self.stats.retransmissions = self.sockets.endpoint().stats().retransmits;
         self.stats.tx_ring_full = self.queue.counters().tx_ring_full;
         self.stats
     }

@@ -540,6 +540,8 @@ fn transfer_completes_over_a_lossy_reordering_link() {
     let (got, hash) = server.join().unwrap();
     assert_eq!(got, LEN);
     assert_eq!(hash, Sha256::digest(&data).to_vec());
+    let stats = ctx.stats();
+    assert!(stats.retransmissions > 0, "losses were repaired: {stats:?}");
 }
 
 #[test]
