@@ -8,7 +8,7 @@
 
 use core::time::Duration;
 
-use wire::{SeqNumber, TcpRepr};
+use wire::{SeqNumber, TcpFlags, TcpRepr};
 
 use crate::config::Config;
 use crate::error::ConnError;
@@ -306,8 +306,17 @@ impl Conn {
             }
         }
 
-        // "sixth, check the URG bit": urgent data is delivered inline and the
-        // pointer ignored (RFC 6093 section 4 recommends inline delivery).
+        // "sixth, check the URG bit" (ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2;
+        // after the peer's FIN "this should not occur ... ignore the URG").
+        if seg.flags.contains(TcpFlags::URG)
+            && matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2
+            )
+            && !self.fin_received
+        {
+            self.on_urgent(seg, sig);
+        }
 
         // "seventh, process the segment text" and "eighth, check the FIN bit".
         self.process_text_and_fin(now, cfg, seg, sig);
@@ -679,6 +688,32 @@ impl Conn {
         self.fast_rexmit = true;
         // Karn: the timed segment may be the retransmitted one.
         self.rtt_probe = None;
+    }
+
+    /// RFC 9293 section 3.10.7.4 "sixth": "RCV.UP <- max(RCV.UP,SEG.UP),
+    /// and signal the user that the remote side has urgent data if the
+    /// urgent pointer (RCV.UP) is in advance of the data consumed. If the
+    /// user has already been signaled (or is still in the 'urgent mode')
+    /// for this continuous sequence of urgent data, do not signal the user
+    /// again." The pointer is SEG.SEQ + SEG.UP, the octet following the
+    /// urgent data (MUST-62, RFC 6093 section 3); it may run ahead of the
+    /// data received (urgent data of any length, MUST-31). The data itself
+    /// is delivered inline (RFC 6093 section 4); the signal is a Readable
+    /// event (MUST-32) and `Endpoint::urgent_remaining` tells how far the
+    /// urgent data reaches (MUST-33).
+    fn on_urgent(&mut self, seg: &TcpRepr<'_>, sig: &mut Signals) {
+        let up = seg.seq + usize::from(seg.urgent);
+        let read = self.read_seq();
+        if up <= read {
+            return;
+        }
+        let in_urgent_mode = self.rcv_up.is_some_and(|old| old > read);
+        if !self.rcv_up.is_some_and(|old| up <= old) {
+            self.rcv_up = Some(up);
+        }
+        if !in_urgent_mode {
+            sig.readable = true;
+        }
     }
 
     /// "seventh, process the segment text" and "eighth, check the FIN bit".

@@ -171,6 +171,9 @@ pub(crate) struct Conn {
     pub ooo_fin: Option<SeqNumber>,
     /// The peer's FIN was received: the read side is at EOF after the buffer.
     pub fin_received: bool,
+    /// RCV.UP (RFC 9293 section 3.3.1): the peer's urgent pointer, the
+    /// sequence number following its urgent data (MUST-62), once it sent one.
+    pub rcv_up: Option<SeqNumber>,
     /// Bytes that came on the peer's SYN in SYN-SENT (simultaneous open),
     /// written at RCV.NXT but not yet acknowledged: "queue them for
     /// processing after the ESTABLISHED state has been reached" (RFC 9293
@@ -308,6 +311,7 @@ impl Conn {
             assembler: Assembler::new(cfg.ooo_max_bytes, cfg.ooo_max_ranges),
             ooo_fin: None,
             fin_received: false,
+            rcv_up: None,
             syn_data: 0,
             smss,
             rmss,
@@ -516,6 +520,19 @@ impl Conn {
         self.challenge_count += 1;
         self.ack_now();
         true
+    }
+
+    /// Sequence number of the next byte the application will read.
+    pub fn read_seq(&self) -> SeqNumber {
+        self.rcv_nxt - self.recv_buf.readable() - usize::from(self.fin_received)
+    }
+
+    /// Bytes to read before the end of the peer's urgent data, while its
+    /// urgent pointer is ahead of what was read (RFC 9293 MUST-33).
+    pub fn urgent_remaining(&self) -> Option<usize> {
+        let up = self.rcv_up?;
+        let read = self.read_seq();
+        (up > read).then(|| up - read)
     }
 
     /// Bytes the application may still queue.

@@ -550,6 +550,26 @@ impl Endpoint {
         }
     }
 
+    /// Urgent data (RFC 9293 section 3.8.5; receive side of MUST-30..33,
+    /// RFC 6093). Urgent bytes are delivered inline, in sequence with the
+    /// rest of the stream, as Linux does with `SO_OOBINLINE` (RFC 6093
+    /// section 4 recommends inline delivery; there is no out-of-band byte).
+    /// While the peer's urgent pointer is ahead of what the application has
+    /// read, this returns `Some(n)`: after reading `n` more bytes the
+    /// application is at the end of the urgent data (the "mark" of
+    /// `SIOCATMARK`). `n` may exceed [`readable`](Self::readable) while
+    /// urgent data is still arriving (urgent data of any length, MUST-31).
+    /// A segment that starts urgent mode queues [`EventKind::Readable`]
+    /// even when it carries no new data (the asynchronous signal of
+    /// MUST-32). `None`: no urgent data pending. Sending urgent data is not
+    /// supported (the URG bit is never set).
+    pub fn urgent_remaining(&self, h: SocketHandle) -> Result<Option<usize>, SocketError> {
+        Ok(self
+            .app_conn(h)
+            .ok_or(SocketError::InvalidHandle)?
+            .urgent_remaining())
+    }
+
     /// Bytes ready to read.
     pub fn readable(&self, h: SocketHandle) -> Result<usize, SocketError> {
         Ok(self

@@ -524,3 +524,74 @@ fn ooo_reassembly_is_bounded_by_bytes() {
     });
     assert_eq!(e.b.ep.readable(e.h), Ok(900));
 }
+
+fn urg(e: &Established, off: usize, payload: &'static [u8], up: u16) -> TcpRepr<'static> {
+    TcpRepr {
+        seq: e.peer_nxt + off,
+        flags: TcpFlags(TcpFlags::URG.0 | TcpFlags::ACK.0),
+        urgent: up,
+        payload,
+        ..e.seg()
+    }
+}
+
+/// RFC 9293 section 3.8.5 / 3.10.7.4 "sixth" (MUST-31..33, MUST-62): the
+/// urgent pointer marks the octet after the urgent data; the data is read
+/// inline and the application learns how far the urgent data reaches.
+#[test]
+fn urgent_data_is_inline_and_its_end_is_reported_must_62_33() {
+    let mut e = established();
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(None));
+    e.b.send(urg(&e, 0, b"abcdef", 3));
+    assert!(e.b.events_for(e.h).contains(&EventKind::Readable));
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(Some(3)));
+    let mut buf = [0u8; 2];
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Ok(2));
+    assert_eq!(&buf, b"ab");
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(Some(1)));
+    let mut buf = [0u8; 8];
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"cdef", "urgent byte delivered inline");
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(None));
+}
+
+/// MUST-31: urgent data of any length: the pointer may run ahead of the
+/// data received; later segments of the same urgent sequence do not signal
+/// again, a pointer alone (no data) starts urgent mode with a signal (MUST-32).
+#[test]
+fn urgent_pointer_ahead_of_data_and_signal_once_must_31_32() {
+    let mut e = established();
+    e.b.send(urg(&e, 0, b"abc", 1000));
+    e.b.events();
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(Some(1000)));
+    // Same urgent sequence continued: data but no second urgent signal
+    // beyond the usual Readable of new data; the pointer stays.
+    e.b.send(urg(&e, 3, b"def", 997));
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(Some(1000)));
+    let mut buf = [0u8; 16];
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Ok(6));
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(Some(994)));
+    e.b.events();
+    // A fresh connection: a bare ACK with URG moves the pointer ahead and
+    // queues Readable although no data came.
+    let mut e = established();
+    let out = e.b.send(urg(&e, 0, b"", 5));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(e.b.events_for(e.h), vec![EventKind::Readable]);
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(Some(5)));
+    assert_eq!(e.b.ep.readable(e.h), Ok(0));
+}
+
+/// After the peer's FIN, URG "should not occur ... ignore the URG".
+#[test]
+fn urgent_ignored_after_peer_fin() {
+    let mut e = established();
+    e.b.send(TcpRepr {
+        flags: FIN,
+        ..e.seg()
+    });
+    e.peer_nxt += 1;
+    assert_eq!(e.b.state(e.h), State::CloseWait);
+    e.b.send(urg(&e, 0, b"", 5));
+    assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(None));
+}
