@@ -446,6 +446,21 @@ impl Endpoint {
         }
     }
 
+    /// For a handle the application has closed (or aborted): the state of
+    /// the connection still finishing on its own, `None` once it is
+    /// released (then [`EventKind::Closed`] was queued). Lets a layer above
+    /// implement a lingering close (`SO_LINGER`): all data and the FIN are
+    /// acknowledged once this is FIN-WAIT-2, TIME-WAIT or `None` after a
+    /// close from ESTABLISHED, TIME-WAIT or `None` after one from
+    /// CLOSE-WAIT. Handles the application still holds give `None` too
+    /// (use [`state`](Self::state)).
+    pub fn orphan_state(&self, h: SocketHandle) -> Option<State> {
+        match self.entry(h).map(|e| &e.socket) {
+            Some(Socket::Conn(c)) if c.owner == Owner::Orphan => Some(c.state),
+            _ => None,
+        }
+    }
+
     /// Our address and port.
     pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddrV4, SocketError> {
         match self.entry(h).map(|e| &e.socket) {

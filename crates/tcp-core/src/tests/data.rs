@@ -595,3 +595,29 @@ fn urgent_ignored_after_peer_fin() {
     e.b.send(urg(&e, 0, b"", 5));
     assert_eq!(e.b.ep.urgent_remaining(e.h), Ok(None));
 }
+
+/// A closed handle's connection can be followed until it is released
+/// (for a lingering close above the engine).
+#[test]
+fn orphan_state_follows_a_closed_connection() {
+    let mut e = established();
+    assert_eq!(e.b.ep.orphan_state(e.h), None, "held by the application");
+    e.b.ep.send(e.b.now, e.h, b"bye").unwrap();
+    e.b.ep.close(e.b.now, e.h).unwrap();
+    e.b.drain();
+    assert_eq!(e.b.ep.orphan_state(e.h), Some(State::FinWait1));
+    // Data and FIN acknowledged.
+    e.b.send(TcpRepr {
+        ack: e.our_nxt + 4,
+        ..e.seg()
+    });
+    assert_eq!(e.b.ep.orphan_state(e.h), Some(State::FinWait2));
+    e.b.send(TcpRepr {
+        ack: e.our_nxt + 4,
+        flags: FIN,
+        ..e.seg()
+    });
+    assert_eq!(e.b.ep.orphan_state(e.h), Some(State::TimeWait));
+    e.b.advance(Duration::from_secs(61));
+    assert_eq!(e.b.ep.orphan_state(e.h), None, "released");
+}
