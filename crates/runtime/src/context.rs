@@ -583,7 +583,7 @@ impl Context {
     pub fn write_all(&self, fd: Fd, mut buf: &[u8]) -> Result<(), Error> {
         while !buf.is_empty() {
             let n = self.write(fd, buf)?;
-            buf = &buf[n..];
+            buf = buf.get(n..).unwrap_or_default();
         }
         Ok(())
     }

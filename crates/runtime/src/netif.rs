@@ -303,6 +303,13 @@ impl NetIf {
         let hl = Ipv4Packet::new_unchecked(ip_bytes).header_len();
         let icmp_start = eth_len + hl;
         let icmp_end = icmp_start + ip.payload_len;
+        if ip.protocol != IpProtocol::Icmp
+            || ip.payload_len < wire::icmp::HEADER_LEN
+            || hl < wire::ipv4::HEADER_LEN
+            || icmp_end > frame.len()
+        {
+            return None;
+        }
         // Move the ICMP message right behind a 20-byte header (drop IP options).
         let new_start = HEADERS_LEN;
         frame.copy_within(icmp_start..icmp_end, new_start);
@@ -477,6 +484,20 @@ mod tests {
             f.resize(len, 0xa5);
             let _ = n.classify(&f);
         }
+    }
+
+    #[test]
+    fn echo_reply_of_any_frame_never_panics() {
+        let mut n = netif();
+        let now = Instant::now();
+        let mut base = syn_frame(&mut n, now);
+        base[14 + 9] = 1; // protocol ICMP, checksum now wrong: still no panic
+        for len in 0..base.len() {
+            let mut f = base[..len].to_vec();
+            let _ = n.echo_reply_in_place(&mut f);
+        }
+        let mut garbage = vec![0x45u8; 80];
+        let _ = n.echo_reply_in_place(&mut garbage);
     }
 
     #[test]
