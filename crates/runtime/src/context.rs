@@ -228,7 +228,11 @@ impl Drop for Runtime {
 }
 
 fn pin_to(cpu: usize) -> bool {
-    core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+    let ok = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+    if !ok {
+        tracing::warn!(cpu, "could not pin the thread to its CPU; running unpinned");
+    }
+    ok
 }
 
 /// The stack thread: the mTCP loop of one core.
