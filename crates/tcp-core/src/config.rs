@@ -201,6 +201,14 @@ pub struct Config {
     /// `false`: the plain `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` of section
     /// 3.10.7.4.
     pub closing_resends_fin: bool,
+    /// Report [`ConnError::Reset`](crate::ConnError::Reset) for an
+    /// acceptable RST in CLOSING and LAST-ACK, where our FIN (and perhaps
+    /// data before it) is still unacknowledged, as BSD and Linux do (the
+    /// application learns that the peer may not have received everything).
+    /// Default `false`: RFC 9293 section 3.10.7.4 ("If the RST bit is set
+    /// then, enter the CLOSED state, delete the TCB, and return"), no
+    /// signal.
+    pub report_reset_after_fin: bool,
 }
 
 impl Default for Config {
@@ -240,6 +248,7 @@ impl Default for Config {
             drop_syn_fin: false,
             rfc1337: false,
             closing_resends_fin: false,
+            report_reset_after_fin: false,
         }
     }
 }

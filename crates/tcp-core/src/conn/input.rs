@@ -227,7 +227,7 @@ impl Conn {
             let wnd = self.rcv_wnd();
             let in_window = seg.seq > self.rcv_nxt && seg.seq < self.rcv_nxt + wnd;
             if seg.seq == self.rcv_nxt || (in_window && !cfg.rfc5961_rst) {
-                return self.on_reset(sig);
+                return self.on_reset(cfg, sig);
             }
             if in_window {
                 self.challenge_ack(now, cfg);
@@ -339,7 +339,7 @@ impl Conn {
 
     /// An acceptable RST (SEG.SEQ = RCV.NXT) in a synchronized state or
     /// SYN-RECEIVED (RFC 9293 section 3.10.7.4 "second").
-    fn on_reset(&mut self, sig: &mut Signals) -> Outcome {
+    fn on_reset(&mut self, cfg: &Config, sig: &mut Signals) -> Outcome {
         let error = match self.state {
             // "If this connection was initiated with a passive OPEN, then
             // return this connection to the LISTEN state" (the listener is
@@ -351,6 +351,10 @@ impl Conn {
             State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
                 Some(ConnError::Reset)
             }
+            // Config::report_reset_after_fin: our FIN (and maybe data
+            // before it) is unacknowledged, like an outstanding SEND that
+            // section 3.10.7.4 answers with "reset" in the other states.
+            State::Closing | State::LastAck if cfg.report_reset_after_fin => Some(ConnError::Reset),
             // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete
             // the TCB, and return".
             _ => None,

@@ -1109,3 +1109,30 @@ fn rfc1337_ignores_rst_in_time_wait() {
         assert_eq!(c.b.ep.flow_state(LOCAL, REMOTE), Some(TimeWait));
     }
 }
+
+#[test]
+fn reset_in_last_ack_is_reported_only_when_configured() {
+    for report in [false, true] {
+        let mut cfg = plain_config();
+        cfg.report_reset_after_fin = report;
+        let mut e = established_with(cfg);
+        e.b.send(TcpRepr {
+            flags: FIN,
+            ..e.seg()
+        });
+        e.peer_nxt += 1;
+        e.b.ep.shutdown(e.b.now, e.h).unwrap();
+        e.b.drain();
+        assert_eq!(e.b.state(e.h), LastAck);
+        let out = e.b.send(TcpRepr {
+            seq: e.peer_nxt,
+            flags: RST,
+            ..SEND
+        });
+        assert!(out.is_empty());
+        assert_eq!(e.b.state(e.h), Closed);
+        // RFC 9293 3.10.7.4: no signal; BSD/Linux: ECONNRESET.
+        let expect = report.then_some(crate::ConnError::Reset);
+        assert_eq!(e.b.ep.take_error(e.h), Ok(expect), "report={report}");
+    }
+}
