@@ -359,6 +359,46 @@ mod tests {
     }
 
     #[test]
+    fn epwget_engine_counts_requests_and_connections() {
+        use crate::client::{run_load, LoadPlan};
+        use crate::http::HttpGet;
+        for (keep_alive, want_accepts) in [(false, 300), (true, 8)] {
+            let stats = with_server(|addr| {
+                let mut ctx = KernelContext::new().unwrap();
+                let plan = LoadPlan {
+                    target: addr,
+                    concurrency: 8,
+                    requests: Some(300),
+                    duration: None,
+                    nodelay: true,
+                };
+                let get = HttpGet::new("t", "/index.html", keep_alive);
+                let load = run_load(&mut ctx, &get, &plan, &StopFlag::new()).unwrap();
+                assert_eq!(load.completed, 300);
+                assert_eq!(load.errors, 0);
+                assert_eq!(load.failed_status, 0);
+                assert_eq!(load.latency_ns.count(), 300);
+                assert_eq!(load.connects, want_accepts);
+                // Missing page: completes, counted as not successful.
+                let get = HttpGet::new("t", "/missing", keep_alive);
+                let plan = LoadPlan {
+                    requests: Some(10),
+                    concurrency: 2,
+                    ..plan
+                };
+                let load = run_load(&mut ctx, &get, &plan, &StopFlag::new()).unwrap();
+                assert_eq!((load.completed, load.failed_status), (10, 10));
+                std::thread::sleep(Duration::from_millis(100));
+            });
+            assert_eq!(stats.ok, 300, "keep_alive {keep_alive}");
+            assert_eq!(stats.not_found, 10);
+            if !keep_alive {
+                assert_eq!(stats.accepted, 310);
+            }
+        }
+    }
+
+    #[test]
     fn get_head_keep_alive_404_400() {
         let stats = with_server(|addr| {
             let mut s = TcpStream::connect(addr).unwrap();

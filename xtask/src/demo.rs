@@ -285,14 +285,13 @@ fn xdp_demo(bin: &Path, secs: u32) -> Result<()> {
     );
     print!("{}", String::from_utf8_lossy(&load.stdout));
     let load_err = String::from_utf8_lossy(&load.stderr);
-    for l in load_err
-        .lines()
-        .filter(|l| l.starts_with("core ") || l.contains("counters"))
-    {
+    println!("epwget per-core (stack):");
+    for l in load_err.lines().filter(|l| l.starts_with("core ")) {
         println!("  {l}");
     }
-    println!("\nepserver per-core:");
+    println!("\nepserver per-core (application):");
     print!("{server_stats}");
+    println!("epserver per-core (stack):");
     for l in server_log.lines().filter(|l| l.starts_with("core ")) {
         println!("  {l}");
     }
