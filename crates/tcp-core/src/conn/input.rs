@@ -578,6 +578,10 @@ impl Conn {
         if self.snd_nxt < self.snd_una {
             self.snd_nxt = self.snd_una;
         }
+        if self.snd_up.is_some_and(|up| up <= ack) {
+            // All urgent data acknowledged: leave urgent mode.
+            self.snd_up = None;
+        }
         if self.rexmit_next < self.snd_una {
             self.rexmit_next = self.snd_una;
         }

@@ -155,6 +155,9 @@ pub(crate) struct Conn {
     pub snd_sml: SeqNumber,
     /// Sequence number of our FIN, fixed when it was queued.
     pub fin_at: SeqNumber,
+    /// SND.UP (RFC 9293 section 3.3.1): one past our last urgent byte while
+    /// it is unacknowledged (MUST-62).
+    pub snd_up: Option<SeqNumber>,
 
     // ---- receive sequence space ----
     pub irs: SeqNumber,
@@ -302,6 +305,7 @@ impl Conn {
             send_buf: SendBuffer::new(0),
             fin_queued: false,
             fin_at: iss,
+            snd_up: None,
             snd_sml: iss,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
@@ -520,6 +524,16 @@ impl Conn {
         self.challenge_count += 1;
         self.ack_now();
         true
+    }
+
+    /// The URG bit and urgent pointer for a segment starting at `seq`
+    /// (RFC 9293 section 3.8.5): while SND.UP is ahead of it, SEG.UP =
+    /// SND.UP - SEG.SEQ, the offset of the first non-urgent octet (MUST-62),
+    /// capped at 65535 when the urgent data reaches beyond what the field can
+    /// express (urgent data of any length, MUST-31; RFC 6093 section 4).
+    pub fn urgent_for(&self, seq: SeqNumber) -> Option<u16> {
+        let up = self.snd_up?;
+        (up > seq).then(|| u16::try_from(up - seq).unwrap_or(u16::MAX))
     }
 
     /// Sequence number of the next byte the application will read.

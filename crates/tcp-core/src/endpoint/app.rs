@@ -251,6 +251,27 @@ impl Endpoint {
         Ok(n)
     }
 
+    /// SEND with the URGENT flag (RFC 9293 section 3.10.2, 3.8.5; MUST-30,
+    /// MUST-31): like [`send`](Self::send), and the bytes taken are urgent:
+    /// every segment sent while they are unacknowledged carries URG with the
+    /// urgent pointer at the octet after the last urgent byte (MUST-62).
+    /// Urgent data of any length can be sent, in several calls; the
+    /// receiver gets it inline (RFC 6093 section 4). Returns the bytes taken.
+    pub fn send_urgent(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        data: &[u8],
+    ) -> Result<usize, SendError> {
+        let n = self.send(now, h, data)?;
+        if n > 0 {
+            if let Some(conn) = self.app_conn_mut(h) {
+                conn.snd_up = Some(conn.data_end());
+            }
+        }
+        Ok(n)
+    }
+
     /// RECEIVE (RFC 9293 section 3.10.3): read buffered in-order data.
     /// `Ok(0)` means end of stream (the peer's FIN was received and
     /// everything before it read).

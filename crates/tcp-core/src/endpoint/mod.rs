@@ -994,6 +994,12 @@ fn emit(conn: &Conn, seg: &SegmentOut, buf: &mut [u8]) -> Option<usize> {
         options: seg.options,
         payload: first,
     };
+    if seg.flags.ack() && !seg.flags.rst() && !seg.flags.syn() {
+        if let Some(up) = conn.urgent_for(seg.seq) {
+            repr.flags |= TcpFlags::URG;
+            repr.urgent = up;
+        }
+    }
     if second.is_empty() {
         return repr.emit(buf, src, dst).ok();
     }

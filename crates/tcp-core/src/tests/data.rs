@@ -621,3 +621,34 @@ fn orphan_state_follows_a_closed_connection() {
     e.b.advance(Duration::from_secs(61));
     assert_eq!(e.b.ep.orphan_state(e.h), None, "released");
 }
+
+/// MUST-30, MUST-62: urgent data sent: URG set and the pointer at the octet
+/// after the last urgent byte, on every segment until it is acknowledged.
+#[test]
+fn send_urgent_sets_urg_and_pointer_must_30_62() {
+    let mut cfg = plain_config();
+    cfg.nodelay = true;
+    let mut e = established_with(cfg);
+    e.b.ep.send(e.b.now, e.h, b"ab").unwrap();
+    e.b.ep.send_urgent(e.b.now, e.h, b"!").unwrap();
+    let out = e.b.drain();
+    let segs = data_segments(&out);
+    assert_eq!(segs.len(), 1);
+    assert!(segs[0].flags.contains(TcpFlags::URG), "{:?}", segs[0]);
+    assert_eq!(segs[0].payload, b"ab!");
+    // SEG.SEQ + SEG.UP = the octet after the urgent byte.
+    assert_eq!(segs[0].urgent, 3);
+    // The retransmission carries it too.
+    let out = e.b.advance(Duration::from_millis(1100));
+    let re = data_segments(&out);
+    assert!(re[0].flags.contains(TcpFlags::URG));
+    // Acknowledged: urgent mode ends, later data has no URG.
+    e.b.send(TcpRepr {
+        ack: e.our_nxt + 3,
+        ..e.seg()
+    });
+    e.b.ep.send(e.b.now, e.h, b"x").unwrap();
+    let out = e.b.drain();
+    let segs = data_segments(&out);
+    assert!(!segs[0].flags.contains(TcpFlags::URG));
+}

@@ -362,3 +362,38 @@ fn bulk_rate() {
         client.info(c).unwrap().total_retransmits
     );
 }
+
+/// Urgent data end to end (MUST-30..33, MUST-62): what one side sends with
+/// `send_urgent` the other reads inline, knowing where the urgent data ends.
+#[test]
+fn urgent_data_round_trip() {
+    let mut cfg = Config::default();
+    cfg.nodelay = true;
+    let mut client = Endpoint::with_seed(cfg.clone(), 1);
+    let mut server = Endpoint::with_seed(cfg, 2);
+    let l = server.listen(SocketAddrV4::new(B_IP, 80), 8).unwrap();
+    let now = Instant::from_secs(1);
+    let mut buf = vec![0u8; 2048];
+    let c = client
+        .connect(
+            now,
+            SocketAddrV4::new(A_IP, 1024),
+            SocketAddrV4::new(B_IP, 80),
+        )
+        .unwrap();
+    shuttle(now, &mut client, &mut server, &mut buf);
+    shuttle(now, &mut server, &mut client, &mut buf);
+    shuttle(now, &mut client, &mut server, &mut buf);
+    let s = server.accept(l).unwrap();
+    client.send(now, c, b"hello ").unwrap();
+    client.send_urgent(now, c, b"URGENT").unwrap();
+    client.send(now, c, b" tail").unwrap();
+    shuttle(now, &mut client, &mut server, &mut buf);
+    assert_eq!(server.urgent_remaining(s), Ok(Some(12)));
+    let mut rbuf = [0u8; 64];
+    assert_eq!(server.recv(s, &mut rbuf[..12]), Ok(12));
+    assert_eq!(&rbuf[..12], b"hello URGENT");
+    assert_eq!(server.urgent_remaining(s), Ok(None), "at the mark");
+    let n = server.recv(s, &mut rbuf).unwrap();
+    assert_eq!(&rbuf[..n], b" tail");
+}

@@ -78,6 +78,8 @@ pub(crate) struct Out {
     pub options: TcpOptions,
     pub payload: Vec<u8>,
     pub control: bool,
+    /// Urgent pointer field.
+    pub urgent: u16,
 }
 
 impl Out {
@@ -146,6 +148,7 @@ impl Bench {
                 options: repr.options,
                 payload: repr.payload.to_vec(),
                 control: t.control,
+                urgent: repr.urgent,
             });
             assert!(out.len() < 10_000, "runaway transmit loop");
         }
