@@ -64,6 +64,18 @@ pub fn config_for(settings: &Settings) -> Config {
     if let Some(v) = settings.rfc5961_syn {
         c.rfc5961_syn = v;
     }
+    if let Some(v) = settings.drop_syn_fin {
+        c.drop_syn_fin = v;
+    }
+    if let Some(v) = settings.rfc1337 {
+        c.rfc1337 = v;
+    }
+    if let Some(v) = settings.closing_resends_fin {
+        c.closing_resends_fin = v;
+    }
+    if let Some(v) = settings.report_reset_after_fin {
+        c.report_reset_after_fin = v;
+    }
     c
 }
 

@@ -56,6 +56,10 @@ fn parse_args() -> Result<Option<Args>, String> {
                 for s in sysctl::SYSCTLS {
                     println!("{}\n  {}", s.name, s.mapping);
                 }
+                println!("\nFreeBSD profile (no sysctl; tcp-core options the runner turns on):");
+                for p in sysctl::FREEBSD_PROFILE {
+                    println!("{}\n  {}", p.field, p.reason);
+                }
                 return Ok(None);
             }
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),

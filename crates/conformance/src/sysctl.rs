@@ -44,6 +44,15 @@ pub struct Settings {
     pub rfc5961_rst: Option<bool>,
     /// RFC 5961 section 4 SYN handling (`net.inet.tcp.insecure_syn=0`).
     pub rfc5961_syn: Option<bool>,
+    /// Drop segments with SYN and FIN (`net.inet.tcp.drop_synfin`).
+    pub drop_syn_fin: Option<bool>,
+    /// Ignore RST in TIME-WAIT (RFC 1337; FreeBSD profile).
+    pub rfc1337: Option<bool>,
+    /// Re-send our FIN with the ACK of the peer's FIN in a simultaneous close
+    /// (FreeBSD profile).
+    pub closing_resends_fin: Option<bool>,
+    /// Report ECONNRESET for a RST in CLOSING/LAST-ACK (FreeBSD profile).
+    pub report_reset_after_fin: Option<bool>,
 }
 
 impl Default for Settings {
@@ -61,6 +70,55 @@ impl Default for Settings {
             mss: None,
             rfc5961_rst: None,
             rfc5961_syn: None,
+            drop_syn_fin: None,
+            rfc1337: None,
+            closing_resends_fin: None,
+            report_reset_after_fin: None,
+        }
+    }
+}
+
+/// A FreeBSD behaviour that no sysctl controls but a tcp-core option selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileEntry {
+    /// The tcp-core `Config` field.
+    pub field: &'static str,
+    /// What FreeBSD does and why the option is RFC-conformant either way.
+    pub reason: &'static str,
+}
+
+/// The FreeBSD profile: the scripts describe FreeBSD's fixed behaviour, and
+/// where tcp-core offers the same behaviour as an option (off by default,
+/// since RFC 9293 allows both), the runner turns it on. Nothing else is set
+/// without a sysctl. `conformance --list-sysctls` prints this list.
+pub const FREEBSD_PROFILE: &[ProfileEntry] = &[
+    ProfileEntry {
+        field: "rfc1337 = true",
+        reason: "FreeBSD always ignores RST in TIME-WAIT (RFC 1337 section 3, TIME-WAIT \
+                 assassination); RFC 9293 3.10.7.4 lets the RST close it, tcp-core's default",
+    },
+    ProfileEntry {
+        field: "closing_resends_fin = true",
+        reason: "in a simultaneous close FreeBSD's ACK of the peer's FIN carries its own \
+                 unacknowledged FIN again (a retransmission, allowed by RFC 9293 3.8.1); \
+                 tcp-core's default is the plain ACK of 3.10.7.4",
+    },
+    ProfileEntry {
+        field: "report_reset_after_fin = true",
+        reason: "FreeBSD reports ECONNRESET for a RST in CLOSING/LAST-ACK; RFC 9293 3.10.7.4 \
+                 only says to enter CLOSED, tcp-core's default",
+    },
+];
+
+impl Settings {
+    /// The settings a script starts from: FreeBSD's fixed behaviours of
+    /// [`FREEBSD_PROFILE`], everything else tcp-core's defaults.
+    pub fn freebsd() -> Self {
+        Settings {
+            rfc1337: Some(true),
+            closing_resends_fin: Some(true),
+            report_reset_after_fin: Some(true),
+            ..Settings::default()
         }
     }
 }
@@ -97,7 +155,7 @@ pub const SYSCTLS: &[SysctlDoc] = &[
     SysctlDoc { name: "net.inet.tcp.keepinit", mapping: "ms after which an unfinished open fails: the connection's user timeout, set after connect (RFC 9293 3.9.1 USER TIMEOUT)" },
     SysctlDoc { name: "net.inet.tcp.insecure_rst", mapping: "0 = RFC 5961 section 3 (a RST not at RCV.NXT gets a challenge ACK), 1 = RFC 793 (any in-window RST resets): Config.rfc5961_rst = (value == 0)" },
     SysctlDoc { name: "net.inet.tcp.insecure_syn", mapping: "0 = RFC 5961 section 4 (a SYN in a synchronized state gets a challenge ACK), 1 = RFC 793 (an in-window SYN resets): Config.rfc5961_syn = (value == 0)" },
-    SysctlDoc { name: "net.inet.tcp.drop_synfin", mapping: "0 = process SYN+FIN like any SYN (RFC 9293 has no special case): no-op; 1 (drop them) is unsupported" },
+    SysctlDoc { name: "net.inet.tcp.drop_synfin", mapping: "1 = silently drop segments with SYN and FIN: Config.drop_syn_fin" },
     SysctlDoc { name: "net.inet.tcp.blackhole", mapping: "0 = answer segments for closed ports with RST (RFC 9293 3.10.7.1), as tcp-core does: no-op; other values unsupported" },
     SysctlDoc { name: "net.inet.tcp.ecn.enable", mapping: "tcp-core has no ECN (RFC 3168): 0 (off) and 2 (FreeBSD: never request ECN, only answer it) are no-ops, so our SYNs match; scripts that need ECN answered fail on the segment check; 1 (request ECN) is unsupported" },
     SysctlDoc { name: "net.inet.tcp.ecn.maxretries", mapping: "SYN retransmissions that still request ECN; meaningless without ECN: no-op" },
@@ -185,7 +243,10 @@ fn apply_inner(s: &mut Settings, name: &str, value: &str) -> Result<SysctlEffect
             s.rfc5961_syn = Some(!parse_bool(name, value)?);
             SysctlEffect::Mapped
         }
-        "net.inet.tcp.drop_synfin" => only(name, value, "0", "tcp-core has no SYN+FIN filter"),
+        "net.inet.tcp.drop_synfin" => {
+            s.drop_syn_fin = Some(parse_bool(name, value)?);
+            SysctlEffect::Mapped
+        }
         "net.inet.tcp.blackhole" => only(
             name,
             value,
@@ -242,7 +303,8 @@ mod tests {
             ("net.inet.tcp.insecure_syn", "0", true),
             ("net.inet.tcp.insecure_rst", "1", true),
             ("net.inet.tcp.insecure_rst", "2", false),
-            ("net.inet.tcp.drop_synfin", "1", false),
+            ("net.inet.tcp.drop_synfin", "1", true),
+            ("net.inet.tcp.drop_synfin", "yes", false),
             ("net.inet.tcp.ecn.enable", "2", true),
             ("net.inet.tcp.ecn.enable", "1", false),
             ("net.inet.tcp.rexmit_drop_options", "1", false),
@@ -266,6 +328,7 @@ mod tests {
         assert_eq!(s.icmp_may_abort, Some(false));
         assert_eq!(s.connect_timeout, Some(Duration::from_secs(75)));
         assert_eq!((s.rfc5961_rst, s.rfc5961_syn), (Some(false), Some(true)));
+        assert_eq!(s.drop_syn_fin, Some(true));
     }
 
     #[test]

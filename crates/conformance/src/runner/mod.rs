@@ -196,7 +196,7 @@ impl<'b, S: Stack> Runner<'b, S> {
                 .find(|o| o.name == name)
                 .map_or(0, |o| o.line)
         };
-        let mut settings = Settings::default();
+        let mut settings = Settings::freebsd();
         let mut tolerance = DEFAULT_TOLERANCE_US;
         let mut addrs = Addrs {
             local_ip: LOCAL_IP,
