@@ -15,6 +15,10 @@ pub const MAX_ENTRIES: usize = 4096;
 /// How often a request for the same address is repeated while unresolved.
 pub const REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
+/// An entry in use this close to its expiry is refreshed with a new request
+/// while it is still valid, so a busy flow never waits for a resolution.
+pub const REFRESH_BEFORE: Duration = Duration::from_secs(5);
+
 /// How long a packet waits for its next hop to be resolved before it is
 /// dropped (the transport retransmits; RFC 1122 section 2.3.2.2 asks for at
 /// least one queued packet per destination, and a bounded queue).
@@ -85,6 +89,17 @@ impl ArpCache {
             .get(&ip)
             .filter(|e| e.expires > now)
             .map(|e| e.mac)
+    }
+
+    /// [`lookup`](Self::lookup), also saying whether the entry is close
+    /// enough to its expiry ([`REFRESH_BEFORE`]) to be refreshed.
+    pub fn lookup_refresh(&self, ip: Ipv4Addr, now: Instant) -> Option<([u8; 6], bool)> {
+        self.entries.get(&ip).filter(|e| e.expires > now).map(|e| {
+            (
+                e.mac,
+                e.expires.saturating_duration_since(now) < REFRESH_BEFORE,
+            )
+        })
     }
 
     /// Records `ip` at `mac` (from a reply, or the sender of a request for
@@ -219,6 +234,24 @@ mod tests {
         c.insert(IP, MAC, t0);
         assert_eq!(c.lookup(IP, t0 + Duration::from_secs(9)), Some(MAC));
         assert_eq!(c.lookup(IP, t0 + Duration::from_secs(10)), None);
+    }
+
+    #[test]
+    fn entries_near_expiry_ask_for_a_refresh() {
+        let t0 = Instant::now();
+        let mut c = ArpCache::new(Duration::from_secs(60), 4);
+        c.insert(IP, MAC, t0);
+        assert_eq!(c.lookup_refresh(IP, t0), Some((MAC, false)));
+        assert_eq!(
+            c.lookup_refresh(IP, t0 + Duration::from_secs(56)),
+            Some((MAC, true))
+        );
+        // A reply renews it.
+        c.insert(IP, MAC, t0 + Duration::from_secs(56));
+        assert_eq!(
+            c.lookup_refresh(IP, t0 + Duration::from_secs(57)),
+            Some((MAC, false))
+        );
     }
 
     #[test]

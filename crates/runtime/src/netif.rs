@@ -87,6 +87,8 @@ pub struct NetIf {
     netmask: u32,
     gateway: Option<Ipv4Addr>,
     ident: u16,
+    /// A next hop whose entry is in use and about to expire.
+    refresh: Option<Ipv4Addr>,
     /// The neighbour table.
     pub arp: ArpCache,
 }
@@ -106,6 +108,7 @@ impl NetIf {
             netmask: u32::from(netmask),
             gateway,
             ident: 0,
+            refresh: None,
             arp,
         }
     }
@@ -379,7 +382,15 @@ impl NetIf {
         if frame.len() < len || ip.emit(&mut frame[wire::ethernet::HEADER_LEN..]).is_err() {
             return Framed::Unroutable;
         }
-        let dst_mac = self.arp.lookup(next_hop, now);
+        let dst_mac = match self.arp.lookup_refresh(next_hop, now) {
+            Some((mac, refresh)) => {
+                if refresh {
+                    self.refresh = Some(next_hop);
+                }
+                Some(mac)
+            }
+            None => None,
+        };
         let eth = EthernetRepr {
             src_addr: self.mac,
             dst_addr: EthernetAddress(dst_mac.unwrap_or([0; 6])),
@@ -392,6 +403,11 @@ impl NetIf {
             Some(_) => Framed::Ready(len),
             None => Framed::Unresolved { len, next_hop },
         }
+    }
+
+    /// A next hop to re-resolve before its entry expires (taken once).
+    pub fn take_refresh(&mut self) -> Option<Ipv4Addr> {
+        self.refresh.take()
     }
 
     /// Fills the destination MAC of a held frame once resolved.

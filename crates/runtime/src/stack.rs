@@ -560,7 +560,39 @@ impl CoreStack {
         work
     }
 
+    /// Sends an ARP request for `ip` in a frame of its own (into the backlog,
+    /// which goes out first on the next transmit).
+    fn send_arp_request(&mut self, ip: std::net::Ipv4Addr) {
+        let mut one = FrameBatch::with_capacity(1);
+        if self.queue.alloc(&mut one, 1) != 1 {
+            return;
+        }
+        let Some(mut f) = one.pop() else {
+            return;
+        };
+        let cap = self.queue.frame_capacity();
+        let len = match (
+            self.queue.set_len(&mut f, cap),
+            self.queue.frame_mut(&mut f),
+        ) {
+            (Ok(()), Ok(b)) => self.netif.arp_request(ip, b).unwrap_or(0),
+            _ => 0,
+        };
+        let _ = self.queue.set_len(&mut f, len);
+        if len > 0 {
+            self.backlog.push(f);
+        } else {
+            one.push(f);
+            let _ = self.queue.release(&mut one);
+        }
+    }
+
     pub(crate) fn housekeeping(&mut self, now: Instant) {
+        if let Some(ip) = self.netif.take_refresh() {
+            if self.netif.arp.should_request(ip, now) {
+                self.send_arp_request(ip);
+            }
+        }
         if let Some(at) = self.arp_retry_at {
             if now >= at + crate::arp::REQUEST_INTERVAL {
                 self.netif.arp.expire(now);
@@ -568,26 +600,7 @@ impl CoreStack {
                 let waiting: Vec<_> = self.netif.arp.waiting().collect();
                 for ip in waiting {
                     if self.netif.arp.should_request(ip, now) {
-                        let mut one = FrameBatch::with_capacity(1);
-                        if self.queue.alloc(&mut one, 1) == 1 {
-                            if let Some(mut f) = one.pop() {
-                                let cap = self.queue.frame_capacity();
-                                let len = match (
-                                    self.queue.set_len(&mut f, cap),
-                                    self.queue.frame_mut(&mut f),
-                                ) {
-                                    (Ok(()), Ok(b)) => self.netif.arp_request(ip, b).unwrap_or(0),
-                                    _ => 0,
-                                };
-                                let _ = self.queue.set_len(&mut f, len);
-                                if len > 0 {
-                                    self.backlog.push(f);
-                                } else {
-                                    one.push(f);
-                                    let _ = self.queue.release(&mut one);
-                                }
-                            }
-                        }
+                        self.send_arp_request(ip);
                     }
                 }
             }

@@ -19,12 +19,17 @@ const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 7, 2];
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 7, 0, 254);
 
 fn start() -> (Runtime, runtime::Context, MemQueue) {
+    start_with(|_| {})
+}
+
+fn start_with(tweak: impl FnOnce(&mut RuntimeConfig)) -> (Runtime, runtime::Context, MemQueue) {
     let mut cfg = RuntimeConfig::memory(OUR_IP, 1);
     cfg.net.mac = Some("02:00:00:00:07:01".into());
     cfg.net.gateway = Some(GATEWAY);
     cfg.stack.mode = ThreadMode::Threaded;
     cfg.stack.rto_min_ms = 100;
     cfg.stack.rto_initial_ms = 200;
+    tweak(&mut cfg);
     let (ours, peer) = mem_pair(&MemConfig::default()).unwrap();
     let (rt, mut ctxs) = Runtime::start_memory(cfg, vec![ours]).unwrap();
     (rt, ctxs.remove(0), peer)
@@ -321,4 +326,19 @@ fn garbage_frames_never_hurt_the_stack() {
     let stats = ctx.stats();
     assert!(stats.drops > 1000, "{stats:?}");
     assert!(stats.rx_packets >= 5000, "{stats:?}");
+}
+
+#[test]
+fn an_entry_in_use_is_refreshed_before_it_expires() {
+    let (_rt, ctx, mut peer) = start_with(|c| c.stack.arp_timeout_ms = 5_500);
+    let fd = ctx.socket_nonblocking().unwrap();
+    let _ = ctx.connect(fd, SocketAddrV4::new(PEER_IP, 80));
+    assert_eq!(expect(&mut peer, arp_request_for), PEER_IP);
+    send(&mut peer, &arp_frame(ArpOperation::Reply, OUR_MAC, OUR_IP));
+    // The unanswered SYN is retransmitted through the fresh entry; once the
+    // entry has less than 5 s left, the stack asks again while it still
+    // sends (the entry would only expire after 5.5 s).
+    let t0 = Instant::now();
+    assert_eq!(expect(&mut peer, arp_request_for), PEER_IP);
+    assert!(t0.elapsed() < Duration::from_secs(3));
 }
