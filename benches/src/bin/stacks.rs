@@ -13,18 +13,17 @@ use mtcp_benches::stacks::{run_all, Options, Side};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
-    let mut opts = Options::default();
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    // --quick sets the base; every other flag adjusts it, in any order.
+    let mut opts = if all.iter().any(|a| a == "--quick") {
+        Options::quick()
+    } else {
+        Options::default()
+    };
+    let mut args = all.into_iter();
     let mut secs = None;
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--quick" => {
-                opts = Options {
-                    only: opts.only,
-                    sides: opts.sides,
-                    ..Options::quick()
-                }
-            }
             "--secs" => secs = args.next().and_then(|v| v.parse().ok()),
             "--reps" => {
                 opts.reps = args
