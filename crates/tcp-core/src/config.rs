@@ -184,7 +184,9 @@ pub struct Config {
     /// `net.inet.tcp.drop_synfin`). SYN+FIN is legal in RFC 9293 (section
     /// 3.10.7.2: "any other control or text should be queued") but no real
     /// stack sends it, and port scanners use it to fingerprint hosts and
-    /// slip past filters. Default `false` (RFC 9293 processing).
+    /// slip past filters. A connection in TIME-WAIT still processes them
+    /// (challenge ACK or ACK, as any SYN there): FreeBSD checks TIME-WAIT
+    /// before this filter. Default `false` (RFC 9293 processing).
     pub drop_syn_fin: bool,
     /// Ignore RST segments in TIME-WAIT (RFC 1337 section 3, fix F1), so an
     /// old duplicate RST cannot cut TIME-WAIT short ("TIME-WAIT

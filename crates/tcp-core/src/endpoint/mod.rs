@@ -555,13 +555,20 @@ impl Endpoint {
             self.stats.dropped_invalid += 1;
             return;
         }
-        if self.cfg.drop_syn_fin && seg.flags.syn() && seg.flags.fin() {
-            self.stats.dropped_syn_fin += 1;
-            return;
-        }
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
-        if let Some(&idx) = self.flows.get(&FlowKey { local, remote }) {
+        let flow = self.flows.get(&FlowKey { local, remote }).copied();
+        if self.cfg.drop_syn_fin && seg.flags.syn() && seg.flags.fin() {
+            let time_wait = flow.is_some_and(|idx| {
+                matches!(self.slots.get(idx).map(|e| &e.socket),
+                    Some(Socket::Conn(c)) if c.state == State::TimeWait)
+            });
+            if !time_wait {
+                self.stats.dropped_syn_fin += 1;
+                return;
+            }
+        }
+        if let Some(idx) = flow {
             self.conn_input(now, idx, seg);
             return;
         }

@@ -337,4 +337,21 @@ fn syn_fin_is_dropped_only_when_configured() {
     assert_eq!(e.b.state(e.h), State::Established);
     assert_eq!(e.b.ep.stats().dropped_syn_fin, 1);
     assert_eq!(b.ep.stats().dropped_syn_fin, 2);
+    // TIME-WAIT still answers (challenge ACK, RFC 5961 section 4).
+    e.b.ep.shutdown(e.b.now, e.h).unwrap();
+    e.b.drain();
+    e.b.send(TcpRepr {
+        ack: e.our_nxt + 1,
+        flags: FIN,
+        ..e.seg()
+    });
+    assert_eq!(e.b.state(e.h), State::TimeWait);
+    let out = e.b.send(TcpRepr {
+        seq: e.peer_nxt,
+        flags: TcpFlags(TcpFlags::SYN.0 | TcpFlags::FIN.0),
+        ..SEND
+    });
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, ACK);
+    assert_eq!(e.b.ep.stats().dropped_syn_fin, 1);
 }
