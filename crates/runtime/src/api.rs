@@ -63,6 +63,12 @@ pub(crate) enum Op {
     Socket {
         nonblocking: bool,
     },
+    SocketRaw {
+        domain: i32,
+        ty: i32,
+        protocol: i32,
+    },
+    Ioctl(Fd, u64),
     Bind(Fd, SocketAddrV4),
     Listen(Fd, i32),
     Accept(Fd),
@@ -170,6 +176,22 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
             }
             done(Reply::Fd(r.map_err(Error::from)))
         }
+        Op::SocketRaw {
+            domain,
+            ty,
+            protocol,
+        } => {
+            let r = s.socket(domain, ty, protocol);
+            if let Ok(fd) = r {
+                open_in_epoll(stack, fd);
+            }
+            done(Reply::Fd(r.map_err(Error::from)))
+        }
+        Op::Ioctl(fd, request) => done(Reply::Size(
+            s.ioctl(fd, request)
+                .map(|v| v.max(0) as usize)
+                .map_err(Error::from),
+        )),
         Op::Bind(fd, a) => done(Reply::Unit(s.bind(fd, a).map_err(Error::from))),
         Op::Listen(fd, b) => done(Reply::Unit(s.listen(fd, b).map_err(Error::from))),
         Op::Accept(fd) => match s.accept(fd) {
@@ -394,7 +416,9 @@ pub(crate) fn stopped(op: Op) -> Reply {
         Op::EpollWait { events, .. } => Reply::Events(Err(Error::Stopped), events),
         Op::Recv { buf, .. } | Op::Send { buf, .. } => Reply::Data(Err(Error::Stopped), buf),
         Op::Accept(_) => Reply::Accepted(Err(Error::Stopped)),
-        Op::Socket { .. } | Op::EpollCreate => Reply::Fd(Err(Error::Stopped)),
+        Op::Socket { .. } | Op::SocketRaw { .. } | Op::EpollCreate => {
+            Reply::Fd(Err(Error::Stopped))
+        }
         _ => Reply::Unit(Err(Error::Stopped)),
     }
 }

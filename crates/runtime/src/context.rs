@@ -453,6 +453,26 @@ impl Context {
         expect_reply!(self.call(Op::Socket { nonblocking: true }), Fd)
     }
 
+    /// `mtcp_socket(domain, type, protocol)` with raw values: `AF_INET`,
+    /// `SOCK_STREAM` (with `SOCK_NONBLOCK`), protocol 0 or `IPPROTO_TCP`;
+    /// anything else is `EAFNOSUPPORT`, `ESOCKTNOSUPPORT` or `EPROTONOSUPPORT`.
+    pub fn socket_raw(&self, domain: i32, ty: i32, protocol: i32) -> Result<Fd, Error> {
+        expect_reply!(
+            self.call(Op::SocketRaw {
+                domain,
+                ty,
+                protocol
+            }),
+            Fd
+        )
+    }
+
+    /// `mtcp_socket_ioctl(fd, request)`: `FIONREAD` (bytes ready to read);
+    /// other requests are `EINVAL`.
+    pub fn ioctl(&self, fd: Fd, request: u64) -> Result<usize, Error> {
+        expect_reply!(self.call(Op::Ioctl(fd, request)), Size)
+    }
+
     /// `mtcp_bind`.
     pub fn bind(&self, fd: Fd, addr: SocketAddrV4) -> Result<(), Error> {
         expect_reply!(self.call(Op::Bind(fd, addr)), Unit)

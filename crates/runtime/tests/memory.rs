@@ -66,6 +66,10 @@ fn pair_with(
     (server, client)
 }
 
+fn socket_api_fionread() -> u64 {
+    0x541B
+}
+
 fn server_addr() -> SocketAddrV4 {
     SocketAddrV4::new(SERVER_IP, PORT)
 }
@@ -281,6 +285,17 @@ fn api_misuse_returns_typed_errors() {
         Some(Errno::ENOPROTOOPT)
     );
     assert!(ctx.fionread(l).unwrap_err().socket_errno().is_some());
+    // Raw socket() arguments and ioctl requests are checked.
+    assert_eq!(
+        ctx.socket_raw(10, 1, 0).unwrap_err().socket_errno(),
+        Some(Errno::EAFNOSUPPORT)
+    );
+    assert_eq!(
+        ctx.socket_raw(2, 2, 0).unwrap_err().socket_errno(),
+        Some(Errno::ESOCKTNOSUPPORT)
+    );
+    assert!(ctx.ioctl(fd, 0x1234).is_err());
+    assert!(ctx.ioctl(bad, socket_api_fionread()).is_err());
     // Everything closes cleanly, and closed descriptors are EBADF.
     for f in [fd, l, other, ep] {
         ctx.close(f).unwrap();
