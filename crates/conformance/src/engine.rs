@@ -76,6 +76,9 @@ pub fn config_for(settings: &Settings) -> Config {
     if let Some(v) = settings.report_reset_after_fin {
         c.report_reset_after_fin = v;
     }
+    if let Some(v) = settings.time_wait_reuse {
+        c.time_wait_reuse = v;
+    }
     c
 }
 

@@ -56,7 +56,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                 for s in sysctl::SYSCTLS {
                     println!("{}\n  {}", s.name, s.mapping);
                 }
-                println!("\nFreeBSD profile (no sysctl; tcp-core options the runner turns on):");
+                println!("\nScript profile (no sysctl; tcp-core options the runner sets):");
                 for p in sysctl::FREEBSD_PROFILE {
                     println!("{}\n  {}", p.field, p.reason);
                 }

@@ -53,6 +53,8 @@ pub struct Settings {
     pub closing_resends_fin: Option<bool>,
     /// Report ECONNRESET for a RST in CLOSING/LAST-ACK (FreeBSD profile).
     pub report_reset_after_fin: Option<bool>,
+    /// Let a SYN reopen a connection in TIME-WAIT (profile: off).
+    pub time_wait_reuse: Option<bool>,
 }
 
 impl Default for Settings {
@@ -74,11 +76,13 @@ impl Default for Settings {
             rfc1337: None,
             closing_resends_fin: None,
             report_reset_after_fin: None,
+            time_wait_reuse: None,
         }
     }
 }
 
-/// A FreeBSD behaviour that no sysctl controls but a tcp-core option selects.
+/// A behaviour the scripts expect that no sysctl controls but a tcp-core
+/// option selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProfileEntry {
     /// The tcp-core `Config` field.
@@ -87,10 +91,12 @@ pub struct ProfileEntry {
     pub reason: &'static str,
 }
 
-/// The FreeBSD profile: the scripts describe FreeBSD's fixed behaviour, and
-/// where tcp-core offers the same behaviour as an option (off by default,
-/// since RFC 9293 allows both), the runner turns it on. Nothing else is set
-/// without a sysctl. `conformance --list-sysctls` prints this list.
+/// The script profile: where the scripts expect a behaviour that no sysctl
+/// selects (FreeBSD's fixed behaviour, or what the `STANDARD` branch the
+/// runner selects asks for) and tcp-core offers it as an option whose
+/// default differs (RFC 9293 allows both), the runner sets the option.
+/// Nothing else is set without a sysctl. `conformance --list-sysctls`
+/// prints this list.
 pub const FREEBSD_PROFILE: &[ProfileEntry] = &[
     ProfileEntry {
         field: "rfc1337 = true",
@@ -108,16 +114,24 @@ pub const FREEBSD_PROFILE: &[ProfileEntry] = &[
         reason: "FreeBSD reports ECONNRESET for a RST in CLOSING/LAST-ACK; RFC 9293 3.10.7.4 \
                  only says to enter CLOSED, tcp-core's default",
     },
+    ProfileEntry {
+        field: "time_wait_reuse = false",
+        reason: "the scripts' STANDARD branch expects a SYN in TIME-WAIT to get the RFC 5961 \
+                 section 4 challenge ACK (or, with insecure_syn=1, the RFC 793 reset) instead of \
+                 reopening the connection (RFC 9293 MAY-2, tcp-core's default, which FreeBSD's \
+                 own branch shows)",
+    },
 ];
 
 impl Settings {
-    /// The settings a script starts from: FreeBSD's fixed behaviours of
+    /// The settings a script starts from: the behaviours of
     /// [`FREEBSD_PROFILE`], everything else tcp-core's defaults.
     pub fn freebsd() -> Self {
         Settings {
             rfc1337: Some(true),
             closing_resends_fin: Some(true),
             report_reset_after_fin: Some(true),
+            time_wait_reuse: Some(false),
             ..Settings::default()
         }
     }
