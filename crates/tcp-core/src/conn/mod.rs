@@ -492,6 +492,13 @@ impl Conn {
         {
             pool.put_recv(core::mem::replace(&mut self.recv_buf, RecvBuffer::new(0)));
             self.assembler.clear();
+            // Without a buffer RCV.WND is what the window field says (as in
+            // a passive SYN-RECEIVED): the buffer space beyond 65535 (no
+            // window scaling) was never advertised and is gone now.
+            let max = usize::from(u16::MAX) << self.rcv_wscale;
+            if self.rcv_wnd() > max {
+                self.rcv_adv = self.rcv_nxt + max;
+            }
         }
     }
 

@@ -1136,3 +1136,35 @@ fn reset_in_last_ack_is_reported_only_when_configured() {
         assert_eq!(e.b.ep.take_error(e.h), Ok(expect), "report={report}");
     }
 }
+
+#[test]
+fn time_wait_window_is_the_advertised_field_once_buffers_are_released() {
+    // Buffer 65700 without window scaling: ESTABLISHED accepts up to the
+    // buffer space, but in TIME-WAIT (buffers released) RCV.WND is the
+    // 65535 the ACK of the FIN advertised: a SYN-ACK at RCV.NXT + 65535 is
+    // outside (ACK), one at RCV.NXT + 65534 inside (RFC 793 mode: RST).
+    let mut cfg = plain_config();
+    cfg.recv_buf = 65_700;
+    cfg.rfc5961_syn = false;
+    for (off, reset) in [(65_535usize, false), (65_534, true)] {
+        let mut e = established_with(cfg.clone());
+        e.b.ep.shutdown(e.b.now, e.h).unwrap();
+        e.b.drain();
+        let out = e.b.send(TcpRepr {
+            ack: e.our_nxt + 1,
+            flags: FIN,
+            ..e.seg()
+        });
+        e.peer_nxt += 1;
+        assert_eq!(out[0].window, 65535);
+        assert_eq!(e.b.state(e.h), TimeWait);
+        let out = e.b.send(TcpRepr {
+            seq: e.peer_nxt + off,
+            ack: e.our_nxt + 1,
+            flags: SYN_ACK,
+            ..SEND
+        });
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].flags.rst(), reset, "offset {off}: {out:?}");
+    }
+}
