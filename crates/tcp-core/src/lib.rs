@@ -1,7 +1,11 @@
-//! Sans-IO TCP engine for mtcp-rs: the RFC 9293 state machine with NewReno
-//! (RFC 5681, RFC 6582), RFC 6298 retransmission timing, SACK (RFC 2018),
-//! window scaling and timestamps (RFC 7323), RFC 5961 blind-attack defences
-//! and RFC 6528 initial sequence numbers.
+//! Sans-IO TCP engine for mtcp-rs: the RFC 9293 state machine (urgent data
+//! included, delivered inline per RFC 6093) with NewReno (RFC 5681, RFC
+//! 6582), RFC 6298 retransmission timing, SACK (RFC 2018) with RFC 6675
+//! loss recovery, window scaling and timestamps (RFC 7323), RFC 5961
+//! blind-attack defences and RFC 6528 initial sequence numbers. Per-socket
+//! options ([`ConnOptions`]) and BSD-compatibility switches in [`Config`]
+//! (`rfc1337`, `drop_syn_fin`, `closing_resends_fin`,
+//! `report_reset_after_fin`) sit on top; every default is the RFC's.
 //!
 //! The engine does no I/O and reads no clock: time is an argument
 //! ([`time::Instant`]) and randomness comes from a generator the caller
