@@ -121,6 +121,46 @@ impl Expectations {
     }
 }
 
+/// Rewrites an expectations file after a run: the leading comment block is
+/// kept; every failing script is listed, with its old reason when it had
+/// one and otherwise with `fresh_reason(name)`; passing scripts are removed;
+/// entries for scripts that were not run are kept.
+pub fn rewrite(
+    old_text: &str,
+    old: &Expectations,
+    outcomes: &[(String, bool)],
+    fresh_reason: &dyn Fn(&str) -> String,
+) -> String {
+    let mut out = String::new();
+    for line in old_text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            break;
+        }
+    }
+    let ran: std::collections::HashSet<&str> = outcomes.iter().map(|(n, _)| n.as_str()).collect();
+    let mut entries: BTreeMap<String, String> = old
+        .expected_failures
+        .iter()
+        .filter(|(n, _)| !ran.contains(n.as_str()))
+        .map(|(n, r)| (n.clone(), r.clone()))
+        .collect();
+    for (name, passed) in outcomes {
+        if !passed {
+            let reason = old
+                .reason(name)
+                .map_or_else(|| fresh_reason(name), str::to_string);
+            entries.insert(name.clone(), reason.replace('\n', " "));
+        }
+    }
+    for (name, reason) in entries {
+        out.push_str(&format!("{name}  {reason}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +185,26 @@ mod tests {
         }
         assert!(Verdict::UnexpectedPass.is_unexpected());
         assert!(!Verdict::ExpectedFailure.is_unexpected());
+    }
+
+    #[test]
+    fn rewrite_keeps_reasons_and_drops_passes() {
+        let text = "# header\n\na.pkt  old reason a\nb.pkt  old reason b\nz.pkt  not run\n";
+        let old = Expectations::parse(text).unwrap();
+        let outcomes = vec![
+            ("a.pkt".to_string(), false),
+            ("b.pkt".to_string(), true),
+            ("c.pkt".to_string(), false),
+        ];
+        let new = rewrite(text, &old, &outcomes, &|n| format!("new failure of {n}"));
+        assert_eq!(
+            new,
+            "# header\n\na.pkt  old reason a\nc.pkt  new failure of c.pkt\nz.pkt  not run\n"
+        );
+        // The result parses and gives the same verdicts as the run.
+        let e = Expectations::parse(&new).unwrap();
+        assert_eq!(e.verdict("b.pkt", true), Verdict::Pass);
+        assert_eq!(e.verdict("c.pkt", false), Verdict::ExpectedFailure);
     }
 
     #[test]

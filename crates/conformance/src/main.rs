@@ -7,6 +7,9 @@
 //!   `expectations.txt`);
 //! - `--define NAME`: a preprocessor name for `#ifdef` (default: `STANDARD`);
 //! - `--verbose`: also print every expected failure with its details;
+//! - `--update-expectations`: rewrite the expectations file to match this
+//!   run (old reasons kept, new failures listed with their failure message,
+//!   passing scripts removed), then exit successfully;
 //! - `--list-rules`, `--list-sysctls`: print the normalisation rules or the
 //!   sysctl mapping and exit.
 
@@ -15,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use conformance::engine::EngineStack;
-use conformance::expectations::Expectations;
+use conformance::expectations::{self, Expectations};
 use conformance::{collect_scripts, normalise, suite, sysctl};
 
 struct Args {
@@ -23,6 +26,7 @@ struct Args {
     expectations: PathBuf,
     defines: HashSet<String>,
     verbose: bool,
+    update: bool,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -31,6 +35,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         expectations: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("expectations.txt"),
         defines: HashSet::new(),
         verbose: false,
+        update: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -43,6 +48,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .insert(it.next().ok_or("--define needs a name")?);
             }
             "--verbose" | "-v" => args.verbose = true,
+            "--update-expectations" => args.update = true,
             "--list-rules" => {
                 for r in normalise::RULES {
                     println!(
@@ -87,10 +93,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let expectations = match std::fs::read_to_string(&args.expectations)
-        .map_err(|e| e.to_string())
-        .and_then(|t| Expectations::parse(&t).map_err(|e| e.to_string()))
-    {
+    let text = match std::fs::read_to_string(&args.expectations) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("conformance: {}: {e}", args.expectations.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let expectations = match Expectations::parse(&text) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("conformance: {}: {e}", args.expectations.display());
@@ -118,6 +128,30 @@ fn main() -> ExitCode {
         &mut EngineStack::build,
     );
     print!("{}", summary.report(args.verbose));
+    if args.update {
+        let outcomes: Vec<(String, bool)> = summary
+            .results
+            .iter()
+            .map(|r| (r.name.clone(), r.outcome.is_ok()))
+            .collect();
+        let fresh = |name: &str| {
+            summary
+                .results
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.outcome.as_ref().err())
+                .map_or_else(String::new, |f| {
+                    format!("line {}: {}: {}", f.line, f.kind, f.message)
+                })
+        };
+        let new = expectations::rewrite(&text, &expectations, &outcomes, &fresh);
+        if let Err(e) = std::fs::write(&args.expectations, new) {
+            eprintln!("conformance: writing {}: {e}", args.expectations.display());
+            return ExitCode::FAILURE;
+        }
+        println!("conformance: {} rewritten", args.expectations.display());
+        return ExitCode::SUCCESS;
+    }
     if summary.ok() {
         ExitCode::SUCCESS
     } else {
