@@ -698,3 +698,70 @@ fn close_with_linger_waits_for_the_peer_to_take_the_data() {
     );
     assert_eq!(server.join().unwrap(), LEN);
 }
+
+#[test]
+fn run_to_completion_with_two_cores_per_side() {
+    let ((_srt, sctx), (_crt, cctx)) = pair(2, ThreadMode::RunToCompletion);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let done_rx = std::sync::Arc::new(std::sync::Mutex::new(done_rx));
+    let servers: Vec<_> = sctx
+        .into_iter()
+        .map(|ctx| {
+            let done_rx = std::sync::Arc::clone(&done_rx);
+            std::thread::spawn(move || {
+                let mut served = 0;
+                {
+                    let l = TcpListener::bind(&ctx, server_addr()).unwrap();
+                    l.set_nonblocking(true).unwrap();
+                    loop {
+                        match l.accept() {
+                            Ok((mut s, _)) => {
+                                s.set_nonblocking(false).unwrap();
+                                let mut b = [0u8; 16];
+                                s.read_exact(&mut b).unwrap();
+                                s.write_all(&b).unwrap();
+                                served += 1;
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                // Keep this core's stack running while idle.
+                                ctx.poll();
+                                if done_rx.lock().unwrap().try_recv().is_ok() {
+                                    break;
+                                }
+                            }
+                            Err(e) => panic!("accept: {e}"),
+                        }
+                    }
+                    // Let the last FINs go out.
+                    for _ in 0..100 {
+                        ctx.poll();
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                served
+            })
+        })
+        .collect();
+    let clients: Vec<_> = cctx
+        .into_iter()
+        .map(|ctx| {
+            std::thread::spawn(move || {
+                for i in 0..15u8 {
+                    let mut s = connect_retry(&ctx);
+                    s.write_all(&[i; 16]).unwrap();
+                    let mut b = [0u8; 16];
+                    s.read_exact(&mut b).unwrap();
+                    assert_eq!(b, [i; 16]);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    done_tx.send(()).unwrap();
+    done_tx.send(()).unwrap();
+    let served: Vec<usize> = servers.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(served.iter().sum::<usize>(), 30, "{served:?}");
+    assert!(served.iter().all(|&n| n > 0), "{served:?}");
+}
