@@ -156,7 +156,14 @@ pub fn compute_ratios(records: &mut [Record]) {
     let offload: Vec<(String, String, u32, f64)> = records
         .iter()
         .filter(|r| r.stack == LINUX_OFFLOAD)
-        .map(|r| (r.workload.clone(), r.metric.clone(), r.concurrency, r.median))
+        .map(|r| {
+            (
+                r.workload.clone(),
+                r.metric.clone(),
+                r.concurrency,
+                r.median,
+            )
+        })
         .collect();
     let find = |list: &[(String, String, u32, f64)], r: &Record| {
         list.iter()
