@@ -147,7 +147,16 @@ impl Conn {
             let n = self.recv_buf.commit(self.syn_data as usize);
             self.rcv_nxt += n;
             self.syn_data = 0;
-            self.ack_now();
+            // In-order text like any other: the usual delayed ACK (RFC 5681
+            // section 4.2, SHLD-18/19), so it can ride on the next segment
+            // (a reply, or the FIN of an immediate close).
+            self.ack.pending_bytes += n;
+            if self.ack.pending_bytes >= 2 * self.rmss || cfg.delayed_ack.is_zero() {
+                self.ack_now();
+            } else if !self.timers.is_armed(TimerKind::DelayedAck) {
+                self.timers
+                    .set(TimerKind::DelayedAck, now + cfg.delayed_ack);
+            }
         }
         if self.retransmits > 0 {
             self.rtt.on_syn_timeout_fallback();

@@ -1071,6 +1071,52 @@ fn data_on_syn_in_syn_sent_is_queued_until_established() {
 }
 
 #[test]
+fn text_from_a_syn_is_acked_with_the_delayed_ack() {
+    // RFC 5681 section 4.2: the text queued from the SYN is in-order data
+    // once ESTABLISHED is reached; its ACK may be delayed (and ride on the
+    // FIN of an immediate close, as in the FreeBSD suite's
+    // rcv-syn-with-data-syn-sent).
+    let (mut b, h, iss) = syn_sent(plain_config());
+    b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        payload: b"abc",
+        ..SEND
+    });
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS + 4,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    assert!(out.is_empty(), "ACK delayed: {out:?}");
+    let mut buf = [0u8; 8];
+    assert_eq!(b.ep.recv(h, &mut buf), Ok(3));
+    b.ep.close(b.now, h).unwrap();
+    let out = b.drain();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].base_flags(), FIN);
+    assert_eq!(out[0].ack, PEER_ISS + 4, "the FIN carries the ACK");
+    // Without a close, the delayed-ACK timer sends it.
+    let (mut b, _h, iss) = syn_sent(plain_config());
+    b.send(TcpRepr {
+        seq: PEER_ISS,
+        flags: SYN,
+        payload: b"abc",
+        ..SEND
+    });
+    b.send(TcpRepr {
+        seq: PEER_ISS + 4,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    let out = b.advance(Duration::from_millis(50));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ack, PEER_ISS + 4);
+}
+
+#[test]
 fn rfc793_mode_old_syn_straddling_rcv_nxt_is_not_a_reset() {
     // RFC 9293 section 3.10.7.4 "first": of a segment straddling RCV.NXT
     // only the new part is processed; a SYN left of RCV.NXT is old, so it
