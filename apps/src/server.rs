@@ -359,6 +359,53 @@ mod tests {
     }
 
     #[test]
+    fn two_kernel_cores_share_one_port() {
+        use crate::client::LoadPlan;
+        use crate::http::HttpGet;
+        use crate::kernel::KernelStack;
+        use crate::run::{load, serve_http};
+        // A free port for both cores' SO_REUSEPORT listeners.
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = (Ipv4Addr::LOCALHOST, port).into();
+        let stack = KernelStack::new(2, &[]);
+        let stop = StopFlag::new();
+        let cache = cache();
+        let (tx, rx) = mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        std::thread::scope(|s| {
+            let srv = s.spawn(|| {
+                serve_http(&stack, addr, 128, &cache, &stop, &|core, _| {
+                    tx.lock().unwrap().send(core).unwrap()
+                })
+            });
+            let mut up: Vec<usize> = (0..2).map(|_| rx.recv().unwrap()).collect();
+            up.sort();
+            assert_eq!(up, [0, 1]);
+            let plan = LoadPlan {
+                target: addr,
+                concurrency: 16,
+                requests: Some(1000),
+                duration: None,
+                nodelay: true,
+            };
+            let client = KernelStack::new(2, &[]);
+            let get = HttpGet::new("t", "/index.html", false);
+            let per_core = load(&client, &get, &plan, &StopFlag::new()).unwrap();
+            assert_eq!(per_core.iter().map(|c| c.completed).sum::<u64>(), 1000);
+            std::thread::sleep(Duration::from_millis(100));
+            stop.stop();
+            let stats = srv.join().unwrap().unwrap();
+            assert_eq!(stats.iter().map(|s| s.ok).sum::<u64>(), 1000);
+            // SO_REUSEPORT spread the connections over both listeners.
+            assert!(stats.iter().all(|s| s.accepted > 0), "{stats:?}");
+        });
+    }
+
+    #[test]
     fn epwget_engine_counts_requests_and_connections() {
         use crate::client::{run_load, LoadPlan};
         use crate::http::HttpGet;

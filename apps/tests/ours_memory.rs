@@ -134,3 +134,47 @@ fn perf_workloads_on_our_stack() {
         });
     }
 }
+
+#[test]
+fn two_cores_each_side_share_the_load() {
+    let (server, client) = OurStack::memory_pair(SERVER, CLIENT, 2, |c| {
+        c.stack.max_concurrency = 1024;
+        c.stack.msl_ms = 200;
+    })
+    .expect("memory stacks");
+    let cache = FileCache::from_files([("/index.html".to_string(), vec![b'y'; 100])]);
+    let stop = StopFlag::new();
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let addr: SocketAddr = (SERVER, 8081).into();
+    std::thread::scope(|s| {
+        let srv = s.spawn(|| {
+            serve_http(&server, addr, 128, &cache, &stop, &|_, a| {
+                let _ = tx.lock().unwrap().send(a);
+            })
+        });
+        for _ in 0..2 {
+            rx.recv_timeout(Duration::from_secs(10)).expect("listening");
+        }
+        let plan = LoadPlan {
+            target: addr,
+            concurrency: 8,
+            requests: Some(400),
+            duration: Some(Duration::from_secs(30)),
+            nodelay: true,
+        };
+        let get = HttpGet::new("10.9.0.1", "/index.html", false);
+        let per_core = load(&client, &get, &plan, &StopFlag::new()).unwrap();
+        assert_eq!(per_core.len(), 2);
+        let sum = summarize(&per_core);
+        assert_eq!(sum.completed, 400, "{sum}");
+        assert_eq!(sum.errors, 0, "{sum}");
+        // Each client core ran its share.
+        assert!(per_core.iter().all(|c| c.completed == 200), "{sum}");
+        std::thread::sleep(Duration::from_millis(200));
+        stop.stop();
+        let stats = srv.join().unwrap().unwrap();
+        assert_eq!(stats.len(), 2);
+        assert_eq!(stats.iter().map(|s| s.ok).sum::<u64>(), 400);
+    });
+}
