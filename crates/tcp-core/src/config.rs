@@ -39,7 +39,9 @@ impl Default for KeepAlive {
 /// `TCP_USER_TIMEOUT`), for
 /// [`Endpoint::connect_with`](crate::Endpoint::connect_with) and
 /// [`Endpoint::listen_with`](crate::Endpoint::listen_with). Start from
-/// [`Config::conn_options`]. Buffer sizes and the MSS are clamped to
+/// [`Config::conn_options`] and change fields with struct-update syntax
+/// (`ConnOptions { recv_buf: 8192, ..cfg.conn_options() }`), so fields added
+/// later keep their defaults. Buffer sizes and the MSS are clamped to
 /// `[minimum, Config value]` when the connection is created, so the
 /// endpoint's [`Config`] stays the ceiling of its memory use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,12 @@ pub struct ConnOptions {
     pub keepalive: Option<KeepAlive>,
     /// User timeout (RFC 9293 section 3.9.1, RFC 5482).
     pub user_timeout: Option<Duration>,
+    /// Send no TCP options at all, not even MSS (BSD `TCP_NOOPT`): the SYN
+    /// or SYN-ACK is a bare header, and window scaling, timestamps and SACK
+    /// stay off whatever the peer offers (RFC 7323 section 1.3 and RFC 2018
+    /// use an option only when both SYNs carried it). The peer's MSS option
+    /// is still honoured; without ours it assumes 536 (MUST-15).
+    pub no_options: bool,
 }
 
 impl ConnOptions {
@@ -280,6 +288,7 @@ impl Config {
             nodelay: self.nodelay,
             keepalive: self.keepalive,
             user_timeout: self.user_timeout,
+            no_options: false,
         }
     }
 

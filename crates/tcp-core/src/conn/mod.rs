@@ -198,6 +198,8 @@ pub(crate) struct Conn {
     /// handshake decided whether timestamps are in use.
     pub ts_offset: u32,
     pub sack_ok: bool,
+    /// Send no options at all ([`ConnOptions::no_options`]).
+    pub no_options: bool,
     /// Window scaling was negotiated (both SYNs carried the option).
     pub wscale_ok: bool,
     /// SACKed ranges above SND.UNA reported by the peer (RFC 2018), sorted.
@@ -324,6 +326,7 @@ impl Conn {
             ts: None,
             ts_offset,
             sack_ok: false,
+            no_options: false,
             wscale_ok: false,
             scoreboard: SmallVec::new(),
             last_ack_sent: SeqNumber(0),
@@ -372,6 +375,7 @@ impl Conn {
         self.nodelay = opts.nodelay;
         self.keepalive = opts.keepalive.map(KeepAliveMs::from);
         self.user_timeout = opts.user_timeout;
+        self.no_options = opts.no_options;
     }
 
     /// Window scale shift we offer: from this connection's receive buffer
@@ -580,7 +584,8 @@ impl Conn {
         // Eff.snd.MSS = min(SendMSS, MMS_S - headers) (MUST-16); our own MSS
         // stands for MMS_S since both ends share the link.
         let mut smss = usize::from(peer_mss).min(self.rmss);
-        match (cfg.window_scaling, opts.window_scale) {
+        let ours = !self.no_options;
+        match (cfg.window_scaling && ours, opts.window_scale) {
             (true, Some(shift)) => {
                 self.wscale_ok = true;
                 self.snd_wscale = shift.min(wire::tcp::MAX_WINDOW_SCALE);
@@ -592,8 +597,8 @@ impl Conn {
                 self.rcv_wscale = 0;
             }
         }
-        self.sack_ok = cfg.sack && opts.sack_permitted;
-        self.ts = match (cfg.timestamps, opts.timestamps) {
+        self.sack_ok = cfg.sack && ours && opts.sack_permitted;
+        self.ts = match (cfg.timestamps && ours, opts.timestamps) {
             (true, Some((tsval, _))) => {
                 // The timestamp option takes 12 bytes of every segment
                 // (RFC 9293 section 3.7.1: options reduce the payload).

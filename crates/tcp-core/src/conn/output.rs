@@ -454,7 +454,7 @@ impl Conn {
     /// SYN (active open) or SYN-ACK (passive open, or simultaneous open).
     fn emit_syn(&mut self, now: Instant, cfg: &Config, with_ack: bool) -> SegmentOut {
         let mut options = TcpOptions {
-            mss: Some(u16::try_from(self.rmss).unwrap_or(u16::MAX)),
+            mss: (!self.no_options).then(|| u16::try_from(self.rmss).unwrap_or(u16::MAX)),
             ..TcpOptions::default()
         };
         let mut seg_flags = TcpFlags::SYN;
@@ -468,7 +468,7 @@ impl Conn {
             if let Some(ts) = self.ts {
                 options.timestamps = Some((self.ts_now(now), ts.recent));
             }
-        } else {
+        } else if !self.no_options {
             if cfg.window_scaling {
                 options.window_scale = Some(self.recv_wscale());
             }

@@ -429,3 +429,40 @@ fn no_rtt_sample_from_an_echo_older_than_the_rto() {
     assert_ne!(e.b.ep.info(e.h).unwrap().srtt, srtt0);
     assert!(e.b.ep.info(e.h).unwrap().srtt.unwrap() < Duration::from_millis(100));
 }
+
+/// BSD TCP_NOOPT ([`ConnOptions::no_options`]): no options in our SYN or
+/// SYN-ACK, none used whatever the peer offers, its MSS still honoured.
+#[test]
+fn no_options_sends_and_uses_none() {
+    let cfg = Config::default();
+    let opts = ConnOptions {
+        no_options: true,
+        ..cfg.conn_options()
+    };
+    // Active open.
+    let mut b = Bench::new(cfg.clone());
+    let h = b.ep.connect_with(b.now, LOCAL, REMOTE, &opts).unwrap();
+    let out = b.drain();
+    assert_eq!(out[0].flags, SYN);
+    assert_eq!(out[0].options, NO_OPTS, "bare SYN");
+    let iss = out[0].seq;
+    b.send(TcpRepr {
+        seq: PEER_ISS,
+        ack: iss + 1,
+        flags: SYN_ACK,
+        options: ALL_OPTS,
+        ..SEND
+    });
+    let info = b.ep.info(h).unwrap();
+    assert_eq!(info.state, State::Established);
+    assert!(!info.timestamps && !info.sack && info.wscale.is_none());
+    assert_eq!(info.smss, 1460, "peer MSS honoured");
+    // Passive open.
+    let mut b = Bench::new(cfg.clone());
+    b.ep.listen_with(LOCAL, 4, &opts).unwrap();
+    let out = b.send(syn_with(ALL_OPTS));
+    assert_eq!(out[0].flags, SYN_ACK);
+    assert_eq!(out[0].options, NO_OPTS, "bare SYN-ACK");
+    // Default: options offered.
+    assert!(!cfg.conn_options().no_options);
+}
