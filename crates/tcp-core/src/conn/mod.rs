@@ -741,7 +741,8 @@ impl Conn {
         }
         let high_rxt = self.rexmit_next.max(una).min(high);
         let lost = self.lost_below().max(high_rxt).min(high);
-        self.unsacked_in(una, high) - self.unsacked_in(high_rxt, lost)
+        self.unsacked_in(una, high)
+            .saturating_sub(self.unsacked_in(high_rxt, lost))
     }
 
     /// In loss recovery driven by the SACK scoreboard (RFC 6675); without

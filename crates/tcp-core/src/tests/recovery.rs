@@ -303,3 +303,44 @@ fn sack_recovery_repairs_a_burst_loss_in_one_rtt_rfc6675() {
     assert!(!info.in_recovery);
     assert_eq!(info.bytes_in_flight, 0);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Any sequence of cumulative and selective ACKs (RFC 2018, RFC 6675):
+    /// no panic, every segment sent lies in the data in flight and above
+    /// the cumulative ACK, and a final full ACK ends recovery.
+    #[test]
+    fn sack_recovery_is_safe_for_any_ack_sequence(
+        steps in proptest::collection::vec(
+            (0usize..3, proptest::collection::vec((0usize..10, 1usize..5), 0..4)),
+            1..40,
+        )
+    ) {
+        let n = 10;
+        let (mut b, h, base) = sack_in_flight(n);
+        let mut acked = 0usize;
+        for (adv, blocks) in steps {
+            acked = (acked + adv).min(n - 1);
+            let blocks: Vec<(usize, usize)> = blocks
+                .into_iter()
+                .map(|(l, len)| {
+                    let l = l.max(acked + 1).min(n - 1);
+                    (l, (l + len).min(n))
+                })
+                .filter(|(l, r)| l < r)
+                .take(4)
+                .collect();
+            let out = b.send(sack_ack(base, acked, &blocks));
+            for o in data_segments(&out) {
+                let start = o.seq - base;
+                proptest::prop_assert!(start >= acked * MSS, "{start} below ack {acked}");
+                proptest::prop_assert!(start + o.payload.len() <= n * MSS);
+            }
+            b.advance(Duration::from_millis(5));
+        }
+        b.send(sack_ack(base, n, &[]));
+        let info = b.ep.info(h).unwrap();
+        proptest::prop_assert!(!info.in_recovery);
+        proptest::prop_assert_eq!(info.bytes_in_flight, 0);
+    }
+}
