@@ -79,8 +79,9 @@ pub enum IcmpErrorKind {
     AdminProhibited,
     /// Any other destination unreachable code (soft).
     OtherUnreachable(u8),
-    /// Time exceeded in transit (type 11, code 0; soft, except in SYN-SENT,
-    /// see [`Config::icmp_may_abort`](crate::Config::icmp_may_abort)).
+    /// Time exceeded in transit (type 11, code 0; soft, MUST-56, unless
+    /// [`Config::icmp_time_exceeded_aborts`](crate::Config::icmp_time_exceeded_aborts)
+    /// makes it hard in SYN-SENT).
     TimeExceeded,
     /// Time exceeded, code 1: fragment reassembly time exceeded. Always soft:
     /// it says a datagram lost a fragment, nothing about whether the port or
@@ -115,6 +116,9 @@ impl IcmpErrorKind {
 
     /// Hard errors end a connection attempt in SYN-SENT (RFC 5927 section 4.1;
     /// RFC 9293 SHLD-26 for codes 2-4, minus fragmentation-needed which is PMTUD).
+    /// `TimeExceeded` is listed, but the endpoint treats it as hard only with
+    /// [`Config::icmp_time_exceeded_aborts`](crate::Config::icmp_time_exceeded_aborts)
+    /// (MUST-56).
     pub fn is_hard(self) -> bool {
         matches!(
             self,

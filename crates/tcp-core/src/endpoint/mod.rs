@@ -769,9 +769,10 @@ impl Endpoint {
     /// * Source quench is ignored (MUST-55).
     /// * Fragmentation needed lowers the MSS (RFC 1191).
     /// * In SYN-SENT, hard errors (protocol or port unreachable,
-    ///   administratively prohibited, time exceeded) abort the attempt with a
-    ///   typed error when [`Config::icmp_may_abort`] is set (RFC 5927 section
-    ///   4.1; the FreeBSD behaviour). Otherwise, and in every synchronized
+    ///   administratively prohibited; time exceeded only with
+    ///   [`Config::icmp_time_exceeded_aborts`], MUST-56) abort the attempt
+    ///   with a typed error when [`Config::icmp_may_abort`] is set (RFC 5927
+    ///   section 4.1; the FreeBSD behaviour). Otherwise, and in every synchronized
     ///   state, errors are only recorded as soft errors (MUST-56: no abort on
     ///   unreachable codes 0, 1, 5, time exceeded or parameter problem);
     ///   [`ConnInfo::soft_error`](crate::ConnInfo::soft_error) shows them (SHLD-25).
@@ -784,6 +785,7 @@ impl Endpoint {
             return;
         };
         let may_abort = self.cfg.icmp_may_abort;
+        let time_exceeded_aborts = self.cfg.icmp_time_exceeded_aborts;
         let Some(conn) = self.conn_at(idx) else {
             return;
         };
@@ -809,7 +811,10 @@ impl Endpoint {
             }
             kind => {
                 let error = kind.conn_error();
-                if conn.state == State::SynSent && kind.is_hard() && may_abort {
+                // MUST-56: time exceeded never aborts unless configured.
+                let hard =
+                    kind.is_hard() && (kind != IcmpErrorKind::TimeExceeded || time_exceeded_aborts);
+                if conn.state == State::SynSent && hard && may_abort {
                     conn.enter_closed(error);
                     let _ = now;
                     self.stats.icmp_errors += 1;
