@@ -79,9 +79,9 @@ pub enum IcmpErrorKind {
     AdminProhibited,
     /// Any other destination unreachable code (soft).
     OtherUnreachable(u8),
-    /// Time exceeded in transit (type 11, code 0; soft, MUST-56, unless
+    /// Time exceeded in transit (type 11, code 0): hard in SYN-SENT while
     /// [`Config::icmp_time_exceeded_aborts`](crate::Config::icmp_time_exceeded_aborts)
-    /// makes it hard in SYN-SENT).
+    /// (the default) and `icmp_may_abort` are set, soft otherwise (MUST-56).
     TimeExceeded,
     /// Time exceeded, code 1: fragment reassembly time exceeded. Always soft:
     /// it says a datagram lost a fragment, nothing about whether the port or

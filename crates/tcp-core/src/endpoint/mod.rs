@@ -811,7 +811,7 @@ impl Endpoint {
             }
             kind => {
                 let error = kind.conn_error();
-                // MUST-56: time exceeded never aborts unless configured.
+                // MUST-56 when icmp_time_exceeded_aborts is off.
                 let hard =
                     kind.is_hard() && (kind != IcmpErrorKind::TimeExceeded || time_exceeded_aborts);
                 if conn.state == State::SynSent && hard && may_abort {

@@ -242,6 +242,8 @@ fn icmp_hard_errors_abort_syn_sent_only_for_quoted_iss() {
         (IcmpErrorKind::PortUnreachable, ConnError::Refused),
         (IcmpErrorKind::ProtocolUnreachable, ConnError::Refused),
         (IcmpErrorKind::AdminProhibited, ConnError::Refused),
+        // Config::icmp_time_exceeded_aborts (default true).
+        (IcmpErrorKind::TimeExceeded, ConnError::HostUnreachable),
     ] {
         let (mut b, h, iss) = syn_sent(plain_config());
         b.ep.handle_icmp_error(b.now, icmp(kind, iss - 1));
@@ -264,8 +266,6 @@ fn icmp_soft_errors_are_recorded_not_fatal_must_56() {
         // Fragment reassembly timeout (type 11 code 1) says nothing about
         // reachability: soft even in SYN-SENT.
         IcmpErrorKind::from_type_code(11, 1, 0).unwrap(),
-        // MUST-56: time exceeded in transit never aborts by default.
-        IcmpErrorKind::from_type_code(11, 0, 0).unwrap(),
     ] {
         let (mut b, h, iss) = syn_sent(plain_config());
         b.ep.handle_icmp_error(b.now, icmp(kind, iss));
@@ -390,19 +390,20 @@ fn closing_resends_fin_when_configured() {
 }
 
 #[test]
-fn icmp_time_exceeded_aborts_syn_sent_only_when_configured() {
-    // Default (MUST-56): a soft error, the attempt goes on.
-    let (mut b, h, iss) = syn_sent(plain_config());
+fn icmp_time_exceeded_is_soft_when_configured_must_56() {
+    // MUST-56 (icmp_time_exceeded_aborts = false): a soft error, the
+    // attempt goes on.
+    let mut cfg = plain_config();
+    cfg.icmp_time_exceeded_aborts = false;
+    let (mut b, h, iss) = syn_sent(cfg);
     b.ep.handle_icmp_error(b.now, icmp(IcmpErrorKind::TimeExceeded, iss));
     assert_eq!(b.state(h), State::SynSent);
     assert_eq!(
         b.ep.info(h).unwrap().soft_error,
         Some(ConnError::HostUnreachable)
     );
-    // FreeBSD icmp_may_rst: it is a hard error in SYN-SENT.
-    let mut cfg = plain_config();
-    cfg.icmp_time_exceeded_aborts = true;
-    let (mut b, h, iss) = syn_sent(cfg);
+    // Default (FreeBSD icmp_may_rst): a hard error in SYN-SENT.
+    let (mut b, h, iss) = syn_sent(plain_config());
     b.ep.handle_icmp_error(b.now, icmp(IcmpErrorKind::TimeExceeded, iss));
     assert_eq!(b.state(h), State::Closed);
     assert_eq!(b.ep.take_error(h), Ok(Some(ConnError::HostUnreachable)));
