@@ -56,7 +56,10 @@ pub fn config_for(settings: &Settings) -> Config {
         c.rto_min = v;
     }
     if let Some(v) = settings.icmp_may_abort {
+        // FreeBSD's icmp_may_rst covers every hard error in SYN-SENT, time
+        // exceeded (in transit) included.
         c.icmp_may_abort = v;
+        c.icmp_time_exceeded_aborts = v;
     }
     if let Some(v) = settings.rfc5961_rst {
         c.rfc5961_rst = v;

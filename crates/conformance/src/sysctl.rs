@@ -165,7 +165,7 @@ pub const SYSCTLS: &[SysctlDoc] = &[
     SysctlDoc { name: "net.inet.tcp.sendspace", mapping: "default send buffer: Config.send_buf" },
     SysctlDoc { name: "net.inet.tcp.rexmit_initial", mapping: "initial RTO in ms: Config.rto_initial (RFC 6298 2.1)" },
     SysctlDoc { name: "net.inet.tcp.rexmit_slop", mapping: "ms FreeBSD adds to every RTO, making it the effective RTO floor: Config.rto_min (RFC 6298 2.4)" },
-    SysctlDoc { name: "net.inet.tcp.icmp_may_rst", mapping: "ICMP hard errors may abort a connection in SYN-SENT (RFC 5927 4.1): Config.icmp_may_abort" },
+    SysctlDoc { name: "net.inet.tcp.icmp_may_rst", mapping: "ICMP hard errors (time exceeded in transit included) may abort a connection in SYN-SENT (RFC 5927 4.1): Config.icmp_may_abort and Config.icmp_time_exceeded_aborts" },
     SysctlDoc { name: "net.inet.tcp.keepinit", mapping: "ms after which an unfinished open fails: the connection's user timeout, set after connect (RFC 9293 3.9.1 USER TIMEOUT)" },
     SysctlDoc { name: "net.inet.tcp.insecure_rst", mapping: "0 = RFC 5961 section 3 (a RST not at RCV.NXT gets a challenge ACK), 1 = RFC 793 (any in-window RST resets): Config.rfc5961_rst = (value == 0)" },
     SysctlDoc { name: "net.inet.tcp.insecure_syn", mapping: "0 = RFC 5961 section 4 (a SYN in a synchronized state gets a challenge ACK), 1 = RFC 793 (an in-window SYN resets): Config.rfc5961_syn = (value == 0)" },
