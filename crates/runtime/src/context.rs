@@ -240,6 +240,9 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
     let mut parked: Option<(Op, Option<Instant>)> = None;
     loop {
         if stop.load(Ordering::Acquire) {
+            // Close first: a call sent after this is taken back by the
+            // application; every call before it is answered here.
+            mb.close();
             if let Some((op, _)) = parked.take() {
                 mb.reply(api::stopped(op));
             }
@@ -392,19 +395,23 @@ impl Context {
             Inner::Threaded {
                 mb, me, stopped, ..
             } => {
-                if *stopped {
+                if *stopped || mb.is_closed() {
+                    *stopped = true;
                     return api::stopped(op);
                 }
                 if let Err(op) = mb.send_call(op) {
                     return api::stopped(op);
                 }
+                // The stack may have stopped just before our call arrived:
+                // then nobody will answer it, so take it back.
+                if mb.is_closed() {
+                    if let Some(op) = mb.take_back_call() {
+                        *stopped = true;
+                        return api::stopped(op);
+                    }
+                }
                 let r = mb.wait_reply(me);
-                if matches!(
-                    r,
-                    Reply::Unit(Err(Error::Stopped))
-                        | Reply::Fd(Err(Error::Stopped))
-                        | Reply::Data(Err(Error::Stopped), _)
-                ) {
+                if mb.is_closed() {
                     *stopped = true;
                 }
                 r

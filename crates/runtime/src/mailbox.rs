@@ -40,6 +40,8 @@ pub struct Mailbox<C, R> {
     app_parked: AtomicBool,
     app_thread: Mutex<Option<Thread>>,
     stack_waker: Waker,
+    /// The stack thread has stopped (set before it answers the calls left).
+    closed: AtomicBool,
 }
 
 impl<C, R> Mailbox<C, R> {
@@ -52,6 +54,7 @@ impl<C, R> Mailbox<C, R> {
             app_parked: AtomicBool::new(false),
             app_thread: Mutex::new(None),
             stack_waker,
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -102,6 +105,18 @@ impl<C, R> Mailbox<C, R> {
         }
     }
 
+    /// The stack thread stops: calls sent from now on are taken back by
+    /// the application ([`take_back_call`](Self::take_back_call)); the stack
+    /// still answers those already queued.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
     /// The stack is awake again.
     pub fn stack_awake(&self) {
         self.stack_idle.store(false, Ordering::Release);
@@ -118,6 +133,12 @@ impl<C, R> Mailbox<C, R> {
             self.stack_waker.wake();
         }
         Ok(())
+    }
+
+    /// Application side, after finding the mailbox closed: takes back a call
+    /// the stack will never see. `None` when the stack took it (a reply follows).
+    pub fn take_back_call(&self) -> Option<C> {
+        self.calls.pop()
     }
 
     /// Wakes the stack thread unconditionally (shutdown).

@@ -765,3 +765,22 @@ fn run_to_completion_with_two_cores_per_side() {
     assert_eq!(served.iter().sum::<usize>(), 30, "{served:?}");
     assert!(served.iter().all(|&n| n > 0), "{served:?}");
 }
+
+#[test]
+fn shutdown_releases_a_blocked_application() {
+    let ((srt, mut sctx), _client) = pair(1, ThreadMode::Threaded);
+    let ctx = sctx.remove(0);
+    let app = std::thread::spawn(move || {
+        let l = ctx.socket().unwrap();
+        ctx.bind(l, server_addr()).unwrap();
+        ctx.listen(l, 8).unwrap();
+        let r = ctx.accept(l);
+        // Every later call fails the same way, without blocking.
+        (r.map(|_| ()), ctx.socket().map(|_| ()))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    srt.shutdown();
+    let (accept, later) = app.join().unwrap();
+    assert_eq!(accept, Err(Error::Stopped));
+    assert_eq!(later, Err(Error::Stopped));
+}
