@@ -742,9 +742,14 @@ fn run_to_completion_with_two_cores_per_side() {
             })
         })
         .collect();
+    // In run-to-completion mode a core's stack runs only inside its
+    // application's calls, and replies to one core's flows may arrive on the
+    // other core's queue: a client that is done keeps polling until both are.
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clients: Vec<_> = cctx
         .into_iter()
         .map(|ctx| {
+            let finished = std::sync::Arc::clone(&finished);
             std::thread::spawn(move || {
                 for i in 0..15u8 {
                     let mut s = connect_retry(&ctx);
@@ -752,6 +757,11 @@ fn run_to_completion_with_two_cores_per_side() {
                     let mut b = [0u8; 16];
                     s.read_exact(&mut b).unwrap();
                     assert_eq!(b, [i; 16]);
+                }
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                while finished.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+                    ctx.poll();
+                    std::thread::sleep(Duration::from_micros(100));
                 }
             })
         })
