@@ -41,6 +41,9 @@
 //!   thread; the application thread runs the same passes itself inside its
 //!   calls (reads and writes go straight between the caller's buffer and
 //!   the engine), sleeping in the stack's wait when a blocking call must wait.
+//!   The stack runs only inside calls (or [`Context::poll`]): with several
+//!   cores every application thread must keep calling, because its queue
+//!   also carries frames of the other cores' flows.
 //!
 //! # Cores and flows
 //! Each core owns one device queue, its own engine, socket table, epoll
