@@ -16,8 +16,17 @@
 //! latest figure of each measurement, whichever binaries ran last; it then
 //! recomputes every `ratio_to_linux` (the median of a non-Linux record over
 //! the median of the `linux` record with the same workload, metric and
-//! concurrency) and rewrites `latest.md` and `latest.svg`. Set
-//! `MTCP_BENCH_DIR` to write elsewhere (tests do).
+//! concurrency, from the same bench when it has one) and rewrites
+//! `latest.md` and `latest.svg`. Set `MTCP_BENCH_DIR` to write elsewhere
+//! (tests do).
+//!
+//! Records of figures with no Linux counterpart (the in-process tcp-core
+//! engine, the timer wheel) use the stack [`OURS`] and carry no ratio.
+//!
+//! `cargo xtask bench` starts each invocation from an empty `latest.json`
+//! (the previous one is kept as `previous.json`), so that the table it
+//! prints holds exactly that run's figures; running one binary on its own
+//! merges into the existing file.
 
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -25,6 +34,8 @@ use std::path::{Path, PathBuf};
 
 /// The stack name of the Linux baseline that ratios divide by.
 pub const LINUX: &str = "linux";
+/// The stack name of mtcp-rs (threaded mode where a bench has several).
+pub const OURS: &str = "mtcp-rs";
 /// Linux with the link's default offloads (bulk): other stacks' notes give
 /// their ratio to it as well.
 pub const LINUX_OFFLOAD: &str = "linux-offload";
@@ -139,37 +150,36 @@ pub fn read_records(path: &Path) -> io::Result<Vec<Record>> {
 }
 
 /// Sets every non-Linux record's ratio to the Linux record of the same
-/// workload, metric and concurrency (any bench).
+/// workload, metric and concurrency: the one of the same bench when there
+/// is one (two benches may both measure `short-64B` at concurrency 1 under
+/// different conditions), else that of any bench.
 pub fn compute_ratios(records: &mut [Record]) {
-    let linux: Vec<(String, String, u32, f64)> = records
-        .iter()
-        .filter(|r| r.stack == LINUX)
-        .map(|r| {
-            (
-                r.workload.clone(),
-                r.metric.clone(),
-                r.concurrency,
-                r.median,
-            )
-        })
-        .collect();
-    let offload: Vec<(String, String, u32, f64)> = records
-        .iter()
-        .filter(|r| r.stack == LINUX_OFFLOAD)
-        .map(|r| {
-            (
-                r.workload.clone(),
-                r.metric.clone(),
-                r.concurrency,
-                r.median,
-            )
-        })
-        .collect();
-    let find = |list: &[(String, String, u32, f64)], r: &Record| {
+    type Base = (String, String, String, u32, f64);
+    let baseline = |stack: &str| -> Vec<Base> {
+        records
+            .iter()
+            .filter(|r| r.stack == stack)
+            .map(|r| {
+                (
+                    r.bench.clone(),
+                    r.workload.clone(),
+                    r.metric.clone(),
+                    r.concurrency,
+                    r.median,
+                )
+            })
+            .collect()
+    };
+    let linux = baseline(LINUX);
+    let offload = baseline(LINUX_OFFLOAD);
+    let find = |list: &[Base], r: &Record| {
+        let same = |l: &&Base| l.1 == r.workload && l.2 == r.metric && l.3 == r.concurrency;
         list.iter()
-            .find(|(w, m, c, _)| *w == r.workload && *m == r.metric && *c == r.concurrency)
-            .filter(|l| l.3 != 0.0 && l.3.is_finite())
-            .map(|l| r.median / l.3)
+            .filter(same)
+            .find(|l| l.0 == r.bench)
+            .or_else(|| list.iter().find(same))
+            .filter(|l| l.4 != 0.0 && l.4.is_finite())
+            .map(|l| r.median / l.4)
     };
     for r in records.iter_mut().filter(|r| r.stack != LINUX) {
         r.ratio_to_linux = find(&linux, r);
@@ -178,6 +188,25 @@ pub fn compute_ratios(records: &mut [Record]) {
                 r.note = Some(format!("{x:.2}x Linux with default offloads"));
             }
         }
+    }
+}
+
+/// True when this process was started with `--quick` (shorter runs, for
+/// `cargo xtask bench --quick`).
+pub fn quick_requested() -> bool {
+    std::env::args().skip(1).any(|a| a == "--quick")
+}
+
+/// [`append_records`], then one line saying where the figures went (or
+/// why they did not): what every bench binary does at its end.
+pub fn report(bench: &str, records: &[Record]) {
+    match append_records(records) {
+        Ok(path) => println!(
+            "{bench}: {} records -> {} (and latest.md, latest.svg)",
+            records.len(),
+            path.display()
+        ),
+        Err(e) => eprintln!("{bench}: could not write the result file: {e}"),
     }
 }
 
@@ -268,6 +297,24 @@ mod tests {
             "stack":"linux","median":1.0,"min":1.0,"max":1.0,"unit":"x"}]"#;
         let r: Vec<Record> = serde_json::from_str(minimal).unwrap();
         assert!(r[0].samples.is_empty() && r[0].note.is_none());
+    }
+
+    #[test]
+    fn ratio_prefers_the_same_bench() {
+        let mut recs = vec![
+            Record::from_samples("a", "short-64B", "rate", 1, LINUX, "conn/s", &[10.0]),
+            Record::from_samples("b", "short-64B", "rate", 1, LINUX, "conn/s", &[20.0]),
+            Record::from_samples("b", "short-64B", "rate", 1, OURS, "conn/s", &[40.0]),
+            Record::from_samples("c", "short-64B", "rate", 1, OURS, "conn/s", &[40.0]),
+            Record::from_samples("c", "short-64B", "rate", 2, OURS, "conn/s", &[40.0]),
+        ];
+        compute_ratios(&mut recs);
+        // Bench b has its own Linux figure: 40 / 20.
+        assert_eq!(recs[2].ratio_to_linux, Some(2.0));
+        // Bench c has none: the first Linux figure of any bench, 40 / 10.
+        assert_eq!(recs[3].ratio_to_linux, Some(4.0));
+        // No Linux figure at that concurrency: no ratio.
+        assert_eq!(recs[4].ratio_to_linux, None);
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
         return "-".into();
     }
+    if v == 0.0 {
+        return "0".into();
+    }
     let a = v.abs();
     if a >= 100.0 {
         format!("{v:.0}")
@@ -55,8 +58,13 @@ pub fn markdown(records: &[Record]) -> String {
     s
 }
 
-const PANEL_H: u32 = 280;
-const WIDTH: u32 = 1000;
+/// Height of one chart panel, in pixels.
+const PANEL_H: u32 = 300;
+/// Width of one chart panel; panels are laid out two per row.
+const PANEL_W: u32 = 640;
+const COLUMNS: usize = 2;
+/// Panels with more groups than this take a whole row.
+const WIDE_AFTER: usize = 4;
 
 fn stack_color(i: usize) -> RGBColor {
     const PALETTE: [RGBColor; 6] = [
@@ -70,20 +78,38 @@ fn stack_color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-/// A bar chart: one panel per (metric, unit), one group per workload and
-/// concurrency, one bar per stack with the repetitions' range as a whisker
-/// and the ratio to Linux written above the others' bars.
+/// A concurrency as a short label: `64`, `1000`, `100k`, `1M`.
+fn fmt_count(n: u32) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 10_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// Which panel a record goes in: benches in a fixed order (the
+/// side-by-side `stacks` run first), rates before latencies and sizes.
+type PanelKey = (bool, String, bool, String, String);
+
+/// A bar chart: one panel per bench, metric and unit (two panels a row, a
+/// panel of more than four groups a row of its own),
+/// one group per workload and concurrency, one bar per stack with the
+/// repetitions' range as a whisker and the ratio to Linux written above the
+/// others' bars. A stack has the same colour in every panel.
 pub fn svg(records: &[Record]) -> String {
-    // (metric, unit) -> category -> stack -> record
-    // (rate first, metric, unit) -> category -> records
-    let mut panels: BTreeMap<(bool, String, String), BTreeMap<String, Vec<&Record>>> =
-        BTreeMap::new();
+    // panel -> (workload, concurrency) -> records
+    let mut panels: BTreeMap<PanelKey, BTreeMap<(String, u32), Vec<&Record>>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.median.is_finite()) {
-        let cat = format!("{} c={}", r.workload, r.concurrency);
         panels
-            .entry((r.metric != "rate", r.metric.clone(), r.unit.clone()))
+            .entry((
+                r.bench != "stacks",
+                r.bench.clone(),
+                r.metric != "rate",
+                r.metric.clone(),
+                r.unit.clone(),
+            ))
             .or_default()
-            .entry(cat)
+            .entry((r.workload.clone(), r.concurrency))
             .or_default()
             .push(r);
     }
@@ -91,10 +117,30 @@ pub fn svg(records: &[Record]) -> String {
     stacks.sort_by_key(|s| (*s != LINUX, *s));
     stacks.dedup();
 
+    // Layout: two panels a row; a panel with many groups takes a whole
+    // row so that its labels do not collide.
+    let wide = |cats: &BTreeMap<(String, u32), Vec<&Record>>| cats.len() > WIDE_AFTER;
+    let mut cells: Vec<(usize, usize, usize)> = Vec::new(); // (row, column, span)
+    let (mut row, mut col) = (0, 0);
+    for cats in panels.values() {
+        let span = if wide(cats) { COLUMNS } else { 1 };
+        if col + span > COLUMNS {
+            row += 1;
+            col = 0;
+        }
+        cells.push((row, col, span));
+        col += span;
+    }
+    let rows = if cells.is_empty() { 1 } else { row + 1 };
+    let columns = if panels.len() > 1 || panels.values().any(wide) {
+        COLUMNS
+    } else {
+        1
+    };
     let mut out = String::new();
     {
-        let height = PANEL_H * (panels.len().max(1) as u32);
-        let root = SVGBackend::with_string(&mut out, (WIDTH, height)).into_drawing_area();
+        let size = (PANEL_W * columns as u32, PANEL_H * rows as u32);
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
         if root.fill(&WHITE).is_err() {
             return String::new();
         }
@@ -105,9 +151,13 @@ pub fn svg(records: &[Record]) -> String {
                 ("sans-serif", 16),
             ));
         }
-        let areas = root.split_evenly((panels.len().max(1), 1));
-        for (area, ((_, metric, unit), cats)) in areas.iter().zip(panels.iter()) {
-            let _ = draw_panel(area, metric, unit, cats, &stacks);
+        for (&(row, col, span), (key, cats)) in cells.iter().zip(panels.iter()) {
+            let area = root.clone().shrink(
+                (col as u32 * PANEL_W, row as u32 * PANEL_H),
+                (span as u32 * PANEL_W, PANEL_H),
+            );
+            let (_, bench, _, metric, unit) = key;
+            let _ = draw_panel(&area, bench, metric, unit, cats, &stacks);
         }
         let _ = root.present();
     }
@@ -118,12 +168,31 @@ type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
 fn draw_panel(
     area: &Area<'_>,
+    bench: &str,
     metric: &str,
     unit: &str,
-    cats: &BTreeMap<String, Vec<&Record>>,
-    stacks: &[&str],
+    cats: &BTreeMap<(String, u32), Vec<&Record>>,
+    all_stacks: &[&str],
 ) -> Option<()> {
-    let names: Vec<&String> = cats.keys().collect();
+    // Only this panel's stacks get a bar slot; colours stay global.
+    let stacks: Vec<(usize, &str)> = all_stacks
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| cats.values().flatten().any(|r| r.stack == **s))
+        .map(|(i, s)| (i, *s))
+        .collect();
+    let keys: Vec<&(String, u32)> = cats.keys().collect();
+    let all_one = keys.iter().all(|(_, c)| *c == 1);
+    let names: Vec<String> = keys
+        .iter()
+        .map(|(w, c)| {
+            if all_one {
+                w.clone()
+            } else {
+                format!("{w} c={}", fmt_count(*c))
+            }
+        })
+        .collect();
     let n = names.len().max(1);
     let values = || {
         cats.values()
@@ -132,7 +201,8 @@ fn draw_panel(
             .filter(|v| v.is_finite() && *v > 0.0)
     };
     // Latencies span decades (tens of microseconds to seconds): log10 axis,
-    // drawn as log10 of the values on a linear axis.
+    // drawn as log10 of the values on a linear axis. The headroom above the
+    // bars keeps them clear of the legend.
     let log = unit == "us";
     let (y0, ymax) = if log {
         let lo = values()
@@ -140,31 +210,30 @@ fn draw_panel(
             .max(1e-3)
             .log10()
             .floor();
-        let hi = values().fold(0.0f64, f64::max).max(1e-3).log10() + 0.3;
-        (lo, hi.max(lo + 1.0))
+        let hi = values().fold(0.0f64, f64::max).max(1e-3).log10();
+        let hi = hi.max(lo + 1.0);
+        (lo, hi + 0.5 * (hi - lo))
     } else {
-        (0.0, values().fold(0.0f64, f64::max).max(1e-9) * 1.25)
+        (0.0, values().fold(0.0f64, f64::max).max(1e-9) * 1.5)
     };
     let y = |v: f64| if log { v.max(1e-3).log10() } else { v };
     let caption = if log {
-        format!("{metric} ({unit}, log scale)")
+        format!("{bench}: {metric} ({unit}, log scale)")
     } else {
-        format!("{metric} ({unit})")
+        format!("{bench}: {metric} ({unit})")
     };
+    // (Plotters writes SVG text at about 0.8 of the size asked for.)
     let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(80)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..ymax)
+        .caption(caption, ("sans-serif", 21))
+        .margin(12)
+        .x_label_area_size(28)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y0..ymax)
         .ok()?;
     let label = |x: &f64| -> String {
         let i = x.round();
         if (x - i).abs() < 1e-6 && i >= 0.0 {
-            names
-                .get(i as usize)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
+            names.get(i as usize).cloned().unwrap_or_default()
         } else {
             String::new()
         }
@@ -174,21 +243,23 @@ fn draw_panel(
         .disable_x_mesh()
         .x_labels(n)
         .x_label_formatter(&label)
+        .x_label_style(("sans-serif", 16))
+        .y_labels(6)
+        .y_label_style(("sans-serif", 15))
         .y_label_formatter(&|v| fmt_num(if log { 10f64.powf(*v) } else { *v }))
-        .y_desc(unit)
         .draw()
         .ok()?;
     let width = 0.8 / stacks.len().max(1) as f64;
-    for (si, stack) in stacks.iter().enumerate() {
+    for (slot, &(si, stack)) in stacks.iter().enumerate() {
         let color = stack_color(si);
-        let bars: Vec<(f64, &Record)> = names
+        let bars: Vec<(f64, &Record)> = keys
             .iter()
             .enumerate()
-            .filter_map(|(ci, name)| {
-                cats[*name]
+            .filter_map(|(ci, key)| {
+                cats[*key]
                     .iter()
-                    .find(|r| r.stack == *stack)
-                    .map(|r| (ci as f64 - 0.4 + width * si as f64, *r))
+                    .find(|r| r.stack == stack)
+                    .map(|r| (ci as f64 - 0.4 + width * slot as f64, *r))
             })
             .collect();
         if bars.is_empty() {
@@ -199,7 +270,7 @@ fn draw_panel(
                 Rectangle::new([(*x, y0), (*x + width * 0.9, y(r.median))], color.filled())
             }))
             .ok()?
-            .label(*stack)
+            .label(stack)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
         chart
             .draw_series(bars.iter().map(|(x, r)| {
@@ -215,8 +286,8 @@ fn draw_panel(
                 r.ratio_to_linux.map(|ratio| {
                     Text::new(
                         format!("{ratio:.2}x"),
-                        (*x, y(r.max.max(r.median)) + (ymax - y0) * 0.06),
-                        ("sans-serif", 12),
+                        (*x, y(r.max.max(r.median)) + (ymax - y0) * 0.07),
+                        ("sans-serif", 15),
                     )
                 })
             }))
@@ -224,7 +295,8 @@ fn draw_panel(
     }
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperRight)
         .draw()
@@ -242,6 +314,52 @@ mod tests {
         assert_eq!(fmt_num(56.26), "56.3");
         assert_eq!(fmt_num(7.345), "7.34");
         assert_eq!(fmt_num(f64::NAN), "-");
+    }
+
+    #[test]
+    fn counts_are_short() {
+        assert_eq!(fmt_count(64), "64");
+        assert_eq!(fmt_count(1000), "1000");
+        assert_eq!(fmt_count(100_000), "100k");
+        assert_eq!(fmt_count(1_000_000), "1M");
+        assert_eq!(fmt_count(12_345), "12345");
+    }
+
+    #[test]
+    fn panels_name_their_bench_and_stacks_share_colours() {
+        let recs = vec![
+            Record::from_samples("stacks", "short-64B", "rate", 64, LINUX, "conn/s", &[1.0]),
+            Record::from_samples(
+                "stacks",
+                "short-64B",
+                "rate",
+                64,
+                "mtcp-rs",
+                "conn/s",
+                &[2.0],
+            ),
+            Record::from_samples(
+                "timers_wheel",
+                "insert",
+                "cost",
+                1,
+                "mtcp-rs",
+                "ns/op",
+                &[3.0],
+            ),
+        ];
+        let s = svg(&recs);
+        assert!(s.contains("stacks: rate (conn/s)"), "{s}");
+        assert!(s.contains("timers_wheel: cost (ns/op)"), "{s}");
+        // Concurrency is left out of a panel's labels when it is 1 throughout.
+        assert!(
+            s.contains("short-64B c=64") && !s.contains("insert c=1"),
+            "{s}"
+        );
+        assert!(s.contains("insert"), "{s}");
+        // mtcp-rs has its colour (the second) in both panels.
+        let second = "#E07B39";
+        assert!(s.matches(second).count() >= 2, "{s}");
     }
 
     #[test]

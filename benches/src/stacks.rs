@@ -32,8 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-/// The name of our stack in records.
-pub const OURS: &str = "mtcp-rs";
+pub use crate::record::OURS;
 /// Our stack in busy-polling run-to-completion mode.
 pub const OURS_BUSY: &str = "mtcp-rs-busy";
 pub use crate::record::LINUX_OFFLOAD;
