@@ -709,3 +709,30 @@ fn run_to_completion_mode_against_the_kernel() {
     }
     kserver.join().unwrap().unwrap();
 }
+
+#[test]
+fn threaded_mode_pinned_like_mtcp() {
+    if skip_unless_root("threaded_mode_pinned_like_mtcp") {
+        return;
+    }
+    // Stack thread and application thread on the same CPU (the stack then
+    // never polls: it sleeps in its wait whenever it has nothing to do).
+    let mut net = start(1, ThreadMode::Threaded, |c| c.stack.pin = true);
+    let kserver = kernel_echo_server(&net, 9008, 200);
+    let peer = net.peer(9008);
+    let ctx = net.take_ctx();
+    let app = std::thread::spawn(move || {
+        assert!(ctx.pin_current_thread());
+        for i in 0..200 {
+            let mut s = TcpStream::connect(&ctx, peer).unwrap();
+            let req = [i as u8; 64];
+            s.write_all(&req).unwrap();
+            let mut resp = [0u8; 64];
+            s.read_exact(&mut resp).unwrap();
+            assert_eq!(resp, req);
+        }
+        ctx
+    });
+    let _ctx = app.join().unwrap();
+    kserver.join().unwrap().unwrap();
+}
