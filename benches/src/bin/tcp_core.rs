@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant as StdInstant};
 
 use mtcp_benches::median;
-use mtcp_benches::record::{append_records, Record};
+use mtcp_benches::record::{append_records, Record, OURS};
 use tcp_core::{AcceptError, Config, Endpoint, Instant, RecvError, SendError, SocketHandle};
 use wire::TcpRepr;
 
@@ -518,7 +518,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     let (reps, mut secs, idle_n) = if quick {
-        (1, 0.5, 10_000)
+        // Three repetitions still, for a median with its range.
+        (3, 0.25, 10_000)
     } else {
         (3, 2.0, 100_000)
     };
@@ -558,7 +559,7 @@ fn main() {
                 &format!("short-64B-buf{}k", buf / 1024),
                 "rate",
                 batch as u32,
-                "tcp-core",
+                OURS,
                 "conn/CPU-s",
                 &samples,
             )
@@ -594,7 +595,7 @@ fn main() {
                 &format!("bulk-buf{}k", buf / 1024),
                 "rate",
                 1,
-                "tcp-core",
+                OURS,
                 "Gbit/CPU-s",
                 &samples,
             )
@@ -634,7 +635,7 @@ fn main() {
             "idle-established",
             "bytes-per-conn",
             idle_n as u32,
-            "tcp-core",
+            OURS,
             "B",
             &[overhead],
         )
