@@ -17,7 +17,7 @@
 //!   10.200.x.1  <======== veth ========>    10.200.x.2
 //! ```
 //!
-//! usage: runtime_e2e [--secs S] [--rounds R]   (needs root; skips otherwise)
+//! usage: runtime_e2e [--quick] [--secs S] [--rounds R]   (needs root; skips otherwise)
 
 use mtcp_benches::record::{append_records, Record, LINUX};
 use packet_io::testnet::{self, mac_string, Netns, VethOptions, VethPair};
@@ -249,7 +249,12 @@ fn run_ours(net: &VethPair, w: Workload, secs: f64, mode: ThreadMode) -> f64 {
 }
 
 fn main() {
-    let mut secs = 2.0;
+    // `--quick`: 0.5 s runs (still `--rounds` of them).
+    let mut secs = if mtcp_benches::record::quick_requested() {
+        0.5
+    } else {
+        2.0
+    };
     let mut rounds = 3usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
