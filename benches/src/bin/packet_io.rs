@@ -13,10 +13,16 @@
 //! "64-byte frames" are 60 bytes on the veth (Ethernet minimum without FCS):
 //! Ethernet 14 + IPv4 20 + UDP 8 + 18 bytes of payload.
 //!
-//! Every phase runs `--rounds` times (default 3); the summary line gives medians.
+//! Every phase runs `--rounds` times (default 3); the summary line gives
+//! medians, and the figures go to `target/bench/latest.json` (bench
+//! `packet_io`): AF_XDP receive and transmit (stack `mtcp-rs`, no Linux
+//! counterpart), and the UDP echo of our AF_XDP queue (`mtcp-rs`) against
+//! the kernel's (`linux`), in replies per second and per CPU-second.
 //!
-//! usage: packet_io [--secs S] [--batch N] [--rounds R]   (needs root; skips otherwise)
+//! usage: packet_io [--quick] [--secs S] [--batch N] [--rounds R]   (needs root; skips otherwise)
+//!        (`--quick`: 0.5 s per phase after a 0.25 s warm-up instead of 3 s after 0.5 s)
 
+use mtcp_benches::record::{self, Record, LINUX, OURS};
 use packet_io::testnet::{self, VethOptions, VethPair};
 use packet_io::{
     open_queues, FrameBatch, Interest, PacketQueue, SteerConfig, WaitConfig, Waiter, XdpConfig,
@@ -186,10 +192,10 @@ struct Window {
     cores: f64,
 }
 
-/// Lets the phase warm up, measures the rates of `measured` over the window,
-/// then stops the phase.
-fn measure(secs: f64, measured: &Stats, stop: &AtomicBool) -> Window {
-    std::thread::sleep(Duration::from_millis(500));
+/// Lets the phase warm up for `warm`, measures the rates of `measured` over
+/// the window, then stops the phase.
+fn measure(warm: Duration, secs: f64, measured: &Stats, stop: &AtomicBool) -> Window {
+    std::thread::sleep(warm);
     let cpu0 = testnet::process_cpu_time();
     let (rx0, tx0, t0) = (
         measured.rx.load(Ordering::Relaxed),
@@ -261,7 +267,9 @@ fn spawn_xdp(
 }
 
 fn main() {
-    let mut secs = 3.0;
+    let quick = record::quick_requested();
+    let mut secs = if quick { 0.5 } else { 3.0 };
+    let warm = Duration::from_millis(if quick { 250 } else { 500 });
     let mut batch = 256;
     let mut rounds = 3usize;
     let mut args = std::env::args().skip(1);
@@ -329,7 +337,7 @@ fn main() {
             Arc::clone(&stop),
         );
         // Measure both sides over the same window.
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(warm);
         let snap = |s: &Stats| (s.rx.load(Ordering::Relaxed), s.tx.load(Ordering::Relaxed));
         let cpu0 = testnet::process_cpu_time();
         let (o0, p0, t0) = (snap(&ours), snap(&peer), Instant::now());
@@ -348,7 +356,7 @@ fn main() {
         (rate(o0, o1), rate(p0, p1))
     };
 
-    let mut rounds_out: Vec<[f64; 6]> = Vec::new();
+    let mut rounds_out: Vec<[f64; 8]> = Vec::new();
     for round in 1..=rounds {
         println!("round {round}/{rounds}");
         let (rx_ours, rx_peer) = run_xdp_phase(Role::Sink, Role::Blast);
@@ -404,7 +412,7 @@ fn main() {
             Arc::clone(&gen),
             Arc::clone(&stop),
         );
-        let k = measure(secs, &gen, &stop);
+        let k = measure(warm, secs, &gen, &stop);
         generator
             .join()
             .expect("generator")
@@ -422,7 +430,16 @@ fn main() {
             per_core(echo_gen.rx, echo_ours.cores),
             per_core(k.rx, k.cores)
         );
-        rounds_out.push([rx_ours.rx, tx_ours.tx, echo_gen.rx, k.rx, ratio, efficiency]);
+        rounds_out.push([
+            rx_ours.rx,
+            tx_ours.tx,
+            echo_gen.rx,
+            k.rx,
+            ratio,
+            efficiency,
+            per_core(echo_gen.rx, echo_ours.cores),
+            per_core(k.rx, k.cores),
+        ]);
     }
     let med =
         |i: usize| mtcp_benches::median(&mut rounds_out.iter().map(|r| r[i]).collect::<Vec<_>>());
@@ -436,4 +453,62 @@ fn main() {
         med(5)
     );
     drop(net);
+    let col = |i: usize| rounds_out.iter().map(|r| r[i]).collect::<Vec<f64>>();
+    let rec = |workload: &str, metric: &str, stack: &str, unit: &str, i: usize, note: String| {
+        Record::from_samples("packet_io", workload, metric, 1, stack, unit, &col(i)).with_note(note)
+    };
+    let xdp = format!("packet-io AF_XDP queue, no TCP, batch {batch}");
+    record::report(
+        "packet_io",
+        &[
+            rec(
+                "xdp-rx-64B",
+                "rate",
+                OURS,
+                "frames/s",
+                0,
+                format!("{xdp}: receive and recycle"),
+            ),
+            rec(
+                "xdp-tx-64B",
+                "rate",
+                OURS,
+                "frames/s",
+                1,
+                format!("{xdp}: transmit"),
+            ),
+            rec(
+                "udp-echo-64B",
+                "rate",
+                OURS,
+                "replies/s",
+                2,
+                format!("{xdp}: swap and send back"),
+            ),
+            rec(
+                "udp-echo-64B",
+                "rate",
+                LINUX,
+                "replies/s",
+                3,
+                format!("kernel UDP socket, recvmmsg/sendmmsg batch {batch}"),
+            ),
+            rec(
+                "udp-echo-64B",
+                "per-cpu-s",
+                OURS,
+                "replies/CPU-s",
+                6,
+                "replies per CPU-second of the echo side (softirq included)".into(),
+            ),
+            rec(
+                "udp-echo-64B",
+                "per-cpu-s",
+                LINUX,
+                "replies/CPU-s",
+                7,
+                "replies per CPU-second of the echo side (softirq included)".into(),
+            ),
+        ],
+    );
 }
