@@ -24,35 +24,31 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-/// The Markdown table of every record (one row each).
+/// The Markdown table of every record (one row each); a record's note is
+/// the last column.
 pub fn markdown(records: &[Record]) -> String {
     let mut s = String::from(
-        "| bench | workload | conc. | metric | stack | median | min | max | unit | ours/Linux |\n\
-         |---|---|---:|---|---|---:|---:|---:|---|---:|\n",
+        "| bench | workload | conc. | metric | stack | median | min | max | unit | ours/Linux | note |\n\
+         |---|---|---:|---|---|---:|---:|---:|---|---:|---|\n",
     );
     for r in records {
         let ratio = r
             .ratio_to_linux
             .map(|x| format!("{x:.2}x"))
             .unwrap_or_default();
-        let note = r
-            .note
-            .as_deref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.bench,
             r.workload,
             r.concurrency,
             r.metric,
             r.stack,
-            note,
             fmt_num(r.median),
             fmt_num(r.min),
             fmt_num(r.max),
             r.unit,
-            ratio
+            ratio,
+            r.note.as_deref().unwrap_or_default().replace('|', "/"),
         ));
     }
     s
@@ -314,6 +310,21 @@ mod tests {
         assert_eq!(fmt_num(56.26), "56.3");
         assert_eq!(fmt_num(7.345), "7.34");
         assert_eq!(fmt_num(f64::NAN), "-");
+    }
+
+    #[test]
+    fn notes_have_their_own_column() {
+        let r = Record::from_samples("b", "w", "rate", 1, "mtcp-rs", "x/s", &[1.0, 3.0, 2.0])
+            .with_note("a | b");
+        let md = markdown(&[r]);
+        let row = md.lines().nth(2).unwrap();
+        assert_eq!(
+            row,
+            "| b | w | 1 | rate | mtcp-rs | 2.00 | 1.00 | 3.00 | x/s |  | a / b |"
+        );
+        // Header, separator and row have the same number of cells.
+        let cells = |l: &str| l.matches('|').count();
+        assert!(md.lines().all(|l| cells(l) == cells(row)), "{md}");
     }
 
     #[test]

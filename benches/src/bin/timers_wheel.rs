@@ -2,16 +2,19 @@
 //! expiry of 1M timers with deadlines spread over 10 s at 1 ms ticks (the
 //! shape of per-connection RTO / delayed-ACK / keep-alive timers).
 //!
-//! `cargo run --release -p mtcp-benches --bin timers_wheel [-- N]`
-//! Prints the median ns/op over several rounds. Never asserts on timing.
+//! `cargo run --release -p mtcp-benches --bin timers_wheel [-- [--quick] [N]]`
+//! Prints the median ns/op over several rounds and records each operation
+//! in `target/bench/latest.json` (bench `timers_wheel`, stack `mtcp-rs`, no
+//! Linux counterpart; concurrency 1, the timer count in the note). Never
+//! asserts on timing. `--quick`: 3 rounds instead of 5 (the same 1M
+//! timers: fewer make the wheel fit in cache and the figures incomparable).
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use mtcp_benches::median;
+use mtcp_benches::record::{self, Record, OURS};
 use timers::{TimerHandle, Wheel, DEFAULT_TICK_US};
 
-const ROUNDS: usize = 5;
 const SPREAD_US: u64 = 10_000_000;
 
 /// xorshift64*: deterministic deadlines without a dependency.
@@ -36,9 +39,11 @@ fn ns_per(start: Instant, ops: usize) -> f64 {
 }
 
 fn main() {
+    let quick = record::quick_requested();
+    let rounds = if quick { 3 } else { 5 };
     let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
+        .skip(1)
+        .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let ds = deadlines(n, 0x9e37_79b9_7f4a_7c15);
     let mut order: Vec<usize> = (0..n).collect();
@@ -51,7 +56,7 @@ fn main() {
     let (mut insert, mut insert_cold, mut cancel, mut resched, mut expire_step, mut expire_jump) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut fired_total = 0usize;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         // Insert into a fresh wheel (storage grows) and into a pre-sized one.
         let mut w: Wheel<u32> = Wheel::new(DEFAULT_TICK_US, 0);
         let t = Instant::now();
@@ -113,29 +118,36 @@ fn main() {
     }
     assert_eq!(fired_total, n, "every timer fires exactly once");
 
-    println!("timers_wheel: {n} timers, deadlines uniform over 10 s, 1 ms tick, median of {ROUNDS} rounds");
-    println!(
-        "  insert (pre-sized storage)      {:8.1} ns/op",
-        median(&mut insert)
-    );
-    println!(
-        "  insert (storage grows)          {:8.1} ns/op",
-        median(&mut insert_cold)
-    );
-    println!(
-        "  reschedule (+1 s)               {:8.1} ns/op",
-        median(&mut resched)
-    );
-    println!(
-        "  cancel (scrambled order)        {:8.1} ns/op",
-        median(&mut cancel)
-    );
-    println!(
-        "  expiry, advance every 1 ms      {:8.1} ns/timer",
-        median(&mut expire_step)
-    );
-    println!(
-        "  expiry, one advance past all    {:8.1} ns/timer",
-        median(&mut expire_jump)
-    );
+    println!("timers_wheel: {n} timers, deadlines uniform over 10 s, 1 ms tick, median of {rounds} rounds");
+    let ops: [(&str, &str, &str, &mut Vec<f64>); 6] = [
+        ("insert", "insert (pre-sized storage)", "ns/op", &mut insert),
+        (
+            "insert-grow",
+            "insert (storage grows)",
+            "ns/op",
+            &mut insert_cold,
+        ),
+        ("reschedule", "reschedule (+1 s)", "ns/op", &mut resched),
+        ("cancel", "cancel (scrambled order)", "ns/op", &mut cancel),
+        (
+            "expire-tick",
+            "expiry, advance every 1 ms",
+            "ns/timer",
+            &mut expire_step,
+        ),
+        (
+            "expire-jump",
+            "expiry, one advance past all",
+            "ns/timer",
+            &mut expire_jump,
+        ),
+    ];
+    let mut records = Vec::new();
+    for (workload, what, unit, samples) in ops {
+        let rec = Record::from_samples("timers_wheel", workload, "cost", 1, OURS, "ns/op", samples)
+            .with_note(format!("{n} timers over 10 s, 1 ms tick; {unit}"));
+        println!("  {what:<31} {:8.1} {unit}", rec.median);
+        records.push(rec);
+    }
+    record::report("timers_wheel", &records);
 }
