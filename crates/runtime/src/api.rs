@@ -134,6 +134,55 @@ pub(crate) enum Reply {
     Stats(CoreStats),
 }
 
+/// The shape of the reply an op expects (kept while the op itself is away).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Expect {
+    Unit,
+    Fd,
+    Accepted,
+    Data,
+    Addr,
+    Opt,
+    Size,
+    Bool,
+    Events,
+    Stats,
+}
+
+impl Expect {
+    pub(crate) fn of(op: &Op) -> Expect {
+        match op {
+            Op::Socket { .. } | Op::SocketRaw { .. } | Op::EpollCreate => Expect::Fd,
+            Op::Accept(_) => Expect::Accepted,
+            Op::Recv { .. } | Op::Send { .. } => Expect::Data,
+            Op::SockName(_) | Op::PeerName(_) => Expect::Addr,
+            Op::GetOpt(..) => Expect::Opt,
+            Op::FionRead(_) | Op::Ioctl(..) => Expect::Size,
+            Op::IsNonblocking(_) => Expect::Bool,
+            Op::EpollWait { .. } => Expect::Events,
+            Op::Stats => Expect::Stats,
+            _ => Expect::Unit,
+        }
+    }
+
+    /// The reply of a call whose stack is gone.
+    pub(crate) fn stopped(self) -> Reply {
+        let e = Err(Error::Stopped);
+        match self {
+            Expect::Unit => Reply::Unit(Err(Error::Stopped)),
+            Expect::Fd => Reply::Fd(Err(Error::Stopped)),
+            Expect::Accepted => Reply::Accepted(Err(Error::Stopped)),
+            Expect::Data => Reply::Data(e, Vec::new()),
+            Expect::Addr => Reply::Addr(Err(Error::Stopped)),
+            Expect::Opt => Reply::Opt(Err(Error::Stopped)),
+            Expect::Size => Reply::Size(Err(Error::Stopped)),
+            Expect::Bool => Reply::Bool(Err(Error::Stopped)),
+            Expect::Events => Reply::Events(Err(Error::Stopped), Vec::new()),
+            Expect::Stats => Reply::Stats(CoreStats::default()),
+        }
+    }
+}
+
 /// What [`execute`] did.
 #[derive(Debug)]
 pub(crate) enum Outcome {

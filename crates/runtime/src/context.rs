@@ -237,6 +237,7 @@ fn pin_to(cpu: usize) -> bool {
 
 /// The stack thread: the mTCP loop of one core.
 fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
+    let _exit = crate::mailbox::ExitGuard(mb);
     let mut parked: Option<(Op, Option<Instant>)> = None;
     loop {
         if stop.load(Ordering::Acquire) {
@@ -399,6 +400,7 @@ impl Context {
                     *stopped = true;
                     return api::stopped(op);
                 }
+                let op_kind = api::Expect::of(&op);
                 if let Err(op) = mb.send_call(op) {
                     return api::stopped(op);
                 }
@@ -414,7 +416,8 @@ impl Context {
                 if mb.is_closed() {
                     *stopped = true;
                 }
-                r
+                // No reply: the stack thread died (a bug); fail, never hang.
+                r.unwrap_or_else(|| op_kind.stopped())
             }
             Inner::Direct(stack) => {
                 let mut op = op;

@@ -42,6 +42,9 @@ pub struct Mailbox<C, R> {
     stack_waker: Waker,
     /// The stack thread has stopped (set before it answers the calls left).
     closed: AtomicBool,
+    /// The stack thread is gone (set last, also when it panicked): a call
+    /// without a reply by now never gets one.
+    exited: AtomicBool,
 }
 
 impl<C, R> Mailbox<C, R> {
@@ -55,6 +58,7 @@ impl<C, R> Mailbox<C, R> {
             app_thread: Mutex::new(None),
             stack_waker,
             closed: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
         }
     }
 
@@ -112,6 +116,22 @@ impl<C, R> Mailbox<C, R> {
         self.closed.store(true, Ordering::SeqCst);
     }
 
+    /// The stack thread is gone (called last on its way out, from a drop
+    /// guard, so also when it panics): wakes an application waiting for a
+    /// reply that will not come.
+    pub fn mark_exited(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.exited.store(true, Ordering::SeqCst);
+        let t = self
+            .app_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(t) = t {
+            t.unpark();
+        }
+    }
+
     /// True once [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
@@ -147,11 +167,12 @@ impl<C, R> Mailbox<C, R> {
     }
 
     /// Waits for the next reply: yields first, then parks the thread.
-    /// `me` caches which thread registered itself for unparking.
-    pub fn wait_reply(&self, me: &mut Option<ThreadId>) -> R {
+    /// `me` caches which thread registered itself for unparking. `None`
+    /// when the stack thread is gone without answering (it panicked).
+    pub fn wait_reply(&self, me: &mut Option<ThreadId>) -> Option<R> {
         for _ in 0..YIELDS_BEFORE_PARK {
             if let Some(r) = self.replies.pop() {
-                return r;
+                return Some(r);
             }
             std::thread::yield_now();
         }
@@ -165,14 +186,25 @@ impl<C, R> Mailbox<C, R> {
             fence(Ordering::SeqCst);
             if let Some(r) = self.replies.pop() {
                 self.app_parked.store(false, Ordering::SeqCst);
-                return r;
+                return Some(r);
+            }
+            if self.exited.load(Ordering::SeqCst) {
+                // Replies are pushed before `exited` is set: one more look.
+                self.app_parked.store(false, Ordering::SeqCst);
+                return self.replies.pop();
             }
             std::thread::park();
-            if let Some(r) = self.replies.pop() {
-                self.app_parked.store(false, Ordering::SeqCst);
-                return r;
-            }
         }
+    }
+}
+
+/// Marks the mailbox's stack side gone when dropped (normal exit or panic).
+#[derive(Debug)]
+pub struct ExitGuard<'a, C, R>(pub &'a Mailbox<C, R>);
+
+impl<C, R> Drop for ExitGuard<'_, C, R> {
+    fn drop(&mut self) {
+        self.0.mark_exited();
     }
 }
 
@@ -215,7 +247,7 @@ mod tests {
         let start = std::time::Instant::now();
         for i in 0..2000u32 {
             mb.send_call(i).unwrap();
-            assert_eq!(mb.wait_reply(&mut me), i + 1);
+            assert_eq!(mb.wait_reply(&mut me), Some(i + 1));
         }
         stack.join().unwrap();
         // A lost wake-up would stall a round trip for the 5 s wait timeout.
@@ -224,5 +256,33 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[test]
+    fn a_stack_thread_that_dies_does_not_hang_its_application() {
+        let waiter = Waiter::new(WaitConfig::default()).unwrap();
+        let mb: Arc<Mailbox<u32, u32>> = Arc::new(Mailbox::new(waiter.waker()));
+        let stack = {
+            let mb = Arc::clone(&mb);
+            std::thread::spawn(move || {
+                let _guard = ExitGuard(&*mb);
+                // Answer one call, then die on the second.
+                loop {
+                    if let Some(c) = mb.take_call() {
+                        if c == 2 {
+                            panic!("stack bug (expected by this test)");
+                        }
+                        mb.reply(c);
+                    }
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let mut me = None;
+        mb.send_call(1).unwrap();
+        assert_eq!(mb.wait_reply(&mut me), Some(1));
+        mb.send_call(2).unwrap();
+        assert_eq!(mb.wait_reply(&mut me), None);
+        assert!(stack.join().is_err());
     }
 }
