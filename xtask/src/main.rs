@@ -2,7 +2,9 @@
 //!
 //! - `test`: install the Debian packages the build needs (when missing), then run
 //!   every test in the workspace. `.ci/run` runs exactly this.
-//! - `bench`: run the benchmarks and print their figures.
+//! - `bench [--quick] [--append] [ARGS]`: run every benchmark binary (each
+//!   gets ARGS), then print the table of figures and where the JSON and SVG
+//!   files are (`target/bench/latest.*`).
 //! - `deps`: only install the Debian packages.
 
 mod demo;
@@ -11,6 +13,7 @@ mod deps;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Instant;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -27,7 +30,7 @@ fn main() -> Result<()> {
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  test    install build dependencies if missing, then run every test\n  \
-                 bench   run the benchmarks (in-process figures)\n  \
+                 bench [--quick] [--append]  run every benchmark; table, JSON, SVG in target/bench\n  \
                  conformance [DIR...]  run packetdrill scripts against tcp-core\n  \
                  deps    install the Debian packages the build needs\n  \
                  demo    epserver on our stack over AF_XDP, fetched and loaded from a namespace"
@@ -92,8 +95,42 @@ fn conformance(dirs: &[String]) -> Result<()> {
     cargo(&args)
 }
 
-/// Runs every benchmark binary of `benches/src/bin` in release mode.
+/// Where the bench binaries write their figures: `$MTCP_BENCH_DIR`, else
+/// `target/bench` in the workspace (as `mtcp_benches::record::bench_dir`).
+fn bench_dir() -> PathBuf {
+    std::env::var_os("MTCP_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/bench"))
+}
+
+/// Whether this process runs with effective uid 0 (from /proc/self/status).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs every benchmark binary of `benches/src/bin` in release mode, each
+/// with the same arguments, then prints the Markdown table of the figures
+/// (`latest.md`) and where `latest.json` and `latest.svg` are.
+///
+/// Each invocation starts a new `latest.json` (the previous one is kept as
+/// `previous.json`) so that the table holds exactly this run's figures;
+/// `--append` merges into the existing file instead. A binary that fails
+/// does not stop the others; the task fails at the end.
 fn bench(extra: &[String]) -> Result<()> {
+    let append = extra.iter().any(|a| a == "--append");
+    let quick = extra.iter().any(|a| a == "--quick");
+    let pass: Vec<&str> = extra
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--append")
+        .collect();
     let dir = root().join("benches/src/bin");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -104,8 +141,44 @@ fn bench(extra: &[String]) -> Result<()> {
         })
         .collect();
     names.sort();
-    for name in names {
-        eprintln!("xtask: bench {name}");
+    // Build once up front, so that the times below are the runs' own.
+    cargo(&[
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "mtcp-benches",
+        "--bins",
+    ])?;
+
+    let out = bench_dir();
+    let (json, md, svg) = (
+        out.join("latest.json"),
+        out.join("latest.md"),
+        out.join("latest.svg"),
+    );
+    if !append {
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        if json.exists() {
+            std::fs::rename(&json, out.join("previous.json"))
+                .with_context(|| format!("moving {} aside", json.display()))?;
+        }
+        for f in [&md, &svg] {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    if !is_root() {
+        eprintln!(
+            "xtask: not root: the benches that need network namespaces and AF_XDP \
+             (packet_io, runtime_e2e, stacks) will say SKIPPED; the in-process ones run"
+        );
+    }
+
+    let started = Instant::now();
+    let mut times: Vec<(String, f64)> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        eprintln!("xtask: bench {name} ({}/{})", i + 1, names.len());
         let mut args = vec![
             "run",
             "--release",
@@ -113,11 +186,42 @@ fn bench(extra: &[String]) -> Result<()> {
             "-p",
             "mtcp-benches",
             "--bin",
-            &name,
+            name,
             "--",
         ];
-        args.extend(extra.iter().map(String::as_str));
-        cargo(&args)?;
+        args.extend(pass.iter().copied());
+        let t = Instant::now();
+        if let Err(e) = cargo(&args) {
+            eprintln!("xtask: bench {name} FAILED: {e:#}");
+            failed.push(name.clone());
+        }
+        times.push((name.clone(), t.elapsed().as_secs_f64()));
+    }
+    let total = started.elapsed().as_secs_f64();
+
+    println!(
+        "\n## Benchmark figures (`cargo xtask bench{}`)\n",
+        if pass.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", pass.join(" "))
+        }
+    );
+    match std::fs::read_to_string(&md) {
+        Ok(table) => println!("{table}"),
+        Err(_) => println!("(no figures were recorded)\n"),
+    }
+    println!("figures: {}", json.display());
+    println!("table:   {}", md.display());
+    println!("chart:   {}", svg.display());
+    let each: Vec<String> = times.iter().map(|(n, t)| format!("{n} {t:.1} s")).collect();
+    println!(
+        "time: {total:.1} s for the runs{} ({})",
+        if quick { " (--quick)" } else { "" },
+        each.join(", ")
+    );
+    if !failed.is_empty() {
+        bail!("bench binaries failed: {}", failed.join(", "));
     }
     Ok(())
 }

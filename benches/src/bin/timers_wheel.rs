@@ -145,7 +145,7 @@ fn main() {
     let mut records = Vec::new();
     for (workload, what, unit, samples) in ops {
         let rec = Record::from_samples("timers_wheel", workload, "cost", 1, OURS, "ns/op", samples)
-            .with_note(format!("{n} timers over 10 s, 1 ms tick; {unit}"));
+            .with_note(format!("{n} timers over 10 s, 1 ms tick; {what}, {unit}"));
         println!("  {what:<31} {:8.1} {unit}", rec.median);
         records.push(rec);
     }
