@@ -652,3 +652,63 @@ fn send_urgent_sets_urg_and_pointer_must_30_62() {
     let segs = data_segments(&out);
     assert!(!segs[0].flags.contains(TcpFlags::URG));
 }
+
+/// SHLD-14 (RFC 9293 section 3.8.6.2.2): the right edge we advertise
+/// (SEG.ACK + SEG.WND) never moves back while the application reads
+/// nothing and the buffer fills.
+#[test]
+fn advertised_right_edge_never_moves_back_shld_14() {
+    let mut cfg = plain_config();
+    cfg.recv_buf = 8 * 1024;
+    cfg.delayed_ack = Duration::ZERO;
+    let mut e = established_with(cfg);
+    let mut edge = 0usize;
+    let data = pattern(1000);
+    for _ in 0..10 {
+        let out = e.b.send(TcpRepr {
+            payload: &data,
+            ..e.seg()
+        });
+        let ack = out.last().expect("an ACK");
+        let right = (ack.ack - PEER_ISS) + usize::from(ack.window);
+        assert!(right >= edge, "edge moved back: {right} < {edge}");
+        edge = right;
+        e.peer_nxt = ack.ack;
+    }
+    // The buffer is full: the window is closed but the edge stayed.
+    assert_eq!(e.b.ep.readable(e.h), Ok(8 * 1024));
+}
+
+/// SHLD-15, MUST-34: the peer shrinks its window below data already in
+/// flight; we send no new data beyond SND.UNA + SND.WND, keep the
+/// connection, and go on when the window opens again.
+#[test]
+fn peer_shrinking_its_window_is_survived_shld_15_must_34() {
+    let mut cfg = plain_config();
+    cfg.nodelay = true;
+    let mut e = established_with(cfg);
+    e.b.ep.send(e.b.now, e.h, &pattern(20 * 1460)).unwrap();
+    let out = e.b.drain();
+    let sent = data_segments(&out).len();
+    assert_eq!(sent, 10, "initial window");
+    // ACK one segment with a window that ends inside what is in flight.
+    let out = e.b.send(TcpRepr {
+        ack: e.our_nxt + 1460,
+        window: 2000,
+        ..e.seg()
+    });
+    assert!(
+        data_segments(&out).is_empty(),
+        "nothing beyond the edge: {out:?}"
+    );
+    assert_eq!(e.b.state(e.h), State::Established);
+    // The window opens: everything outstanding is ACKed, the rest flows.
+    let out = e.b.send(TcpRepr {
+        ack: e.our_nxt + 10 * 1460,
+        window: 65535,
+        ..e.seg()
+    });
+    let segs = data_segments(&out);
+    assert!(!segs.is_empty());
+    assert_eq!(segs[0].seq, e.our_nxt + 10 * 1460);
+}
