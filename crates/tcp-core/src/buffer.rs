@@ -1,9 +1,15 @@
 //! Fixed-capacity byte rings for a connection's send and receive data.
 //!
-//! Both buffers allocate their storage once, when the connection is created,
-//! and never again: no operation here allocates, so nothing on the per-segment
-//! path does. No operation panics either; out-of-range arguments are clamped
-//! and the return value says how much was done.
+//! Both buffers have a fixed capacity (the configured buffer size, which
+//! bounds the window) but allocate their storage lazily: a buffer starts
+//! with no storage (or with reused storage from the endpoint's pool) and
+//! grows, by at least doubling, only when data needs the room, up to the
+//! capacity. So a connection that exchanges 64 bytes never allocates or
+//! zeroes 64 KiB, and a buffer allocates at most about
+//! `log2(capacity / MIN_STORAGE) + 1` times in its life, never per segment
+//! once it has reached the size its traffic needs. No operation panics;
+//! out-of-range arguments are clamped and the return value says how much
+//! was done.
 //!
 //! * [`SendBuffer`] holds the bytes from SND.UNA onwards: sent but
 //!   unacknowledged data followed by data not yet sent (RFC 9293 section
@@ -40,6 +46,30 @@ fn ring_slices(buf: &[u8], pos: usize, len: usize) -> (&[u8], &[u8]) {
     (&buf[pos..pos + first], &buf[..len - first])
 }
 
+/// Smallest storage a buffer allocates when it first needs room: small
+/// enough that zeroing it costs little next to a short connection's other
+/// work, large enough that a request/response exchange does not regrow.
+pub const MIN_STORAGE: usize = 1024;
+
+/// Grows the ring `buf` (whose logical content starts at physical `head`)
+/// so that it holds at least `needed` bytes (`needed <= cap`): the new size
+/// is at least double the old one and at least [`MIN_STORAGE`], at most
+/// `cap`. The first `keep` logical bytes are moved to the front of the new
+/// storage in order (the caller resets its head to 0).
+fn ring_grow(buf: &mut Box<[u8]>, head: usize, keep: usize, needed: usize, cap: usize) {
+    let old = buf.len();
+    if needed <= old {
+        return;
+    }
+    let size = needed.max(old.saturating_mul(2)).max(MIN_STORAGE).min(cap);
+    let mut new = vec![0u8; size].into_boxed_slice();
+    let keep = keep.min(old);
+    if keep > 0 {
+        ring_read(buf, head, &mut new[..keep]);
+    }
+    *buf = new;
+}
+
 /// Physical position `offset` bytes after `head` in a ring of `cap` bytes.
 /// The caller guarantees `head < cap` and `offset <= cap` (or `cap == 0`).
 fn ring_pos(head: usize, offset: usize, cap: usize) -> usize {
@@ -60,7 +90,10 @@ fn ring_pos(head: usize, offset: usize, cap: usize) -> usize {
 /// unacknowledged byte).
 #[derive(Debug)]
 pub struct SendBuffer {
+    /// The ring's storage: at most `cap` bytes, grown on demand.
     buf: Box<[u8]>,
+    /// Capacity: the most bytes the buffer holds.
+    cap: usize,
     /// Physical position of the byte at SND.UNA.
     head: usize,
     /// Bytes stored.
@@ -74,7 +107,25 @@ impl SendBuffer {
     /// zeroing it.
     pub fn from_storage(storage: Box<[u8]>) -> SendBuffer {
         SendBuffer {
+            cap: storage.len(),
             buf: storage,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// A buffer of `capacity` bytes starting on `storage` (reused, contents
+    /// ignored), which grows when data needs more room. Storage larger than
+    /// `capacity` is dropped and the buffer starts empty.
+    pub fn with_storage(storage: Box<[u8]>, capacity: usize) -> SendBuffer {
+        let buf = if storage.len() <= capacity {
+            storage
+        } else {
+            Box::default()
+        };
+        SendBuffer {
+            buf,
+            cap: capacity,
             head: 0,
             len: 0,
         }
@@ -85,10 +136,12 @@ impl SendBuffer {
         self.buf
     }
 
-    /// A buffer of `capacity` bytes, allocated now and never resized.
+    /// A buffer of `capacity` bytes. Nothing is allocated until data is
+    /// written; storage then grows as needed, up to `capacity`.
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
-            buf: vec![0; capacity].into_boxed_slice(),
+            buf: Box::default(),
+            cap: capacity,
             head: 0,
             len: 0,
         }
@@ -96,6 +149,11 @@ impl SendBuffer {
 
     /// Total capacity in bytes.
     pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Bytes of storage allocated now (at most the capacity).
+    pub fn allocated(&self) -> usize {
         self.buf.len()
     }
 
@@ -111,13 +169,17 @@ impl SendBuffer {
 
     /// Free space: how many more bytes [`write`](Self::write) would accept.
     pub fn free(&self) -> usize {
-        self.buf.len() - self.len
+        self.cap - self.len
     }
 
     /// Appends as much of `data` as fits; returns the number of bytes taken.
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
         if n > 0 {
+            if self.len + n > self.buf.len() {
+                ring_grow(&mut self.buf, self.head, self.len, self.len + n, self.cap);
+                self.head = 0;
+            }
             let pos = ring_pos(self.head, self.len, self.buf.len());
             ring_write(&mut self.buf, pos, &data[..n]);
             self.len += n;
@@ -183,7 +245,10 @@ impl SendBuffer {
 /// relative to the readable tail, i.e. to RCV.NXT.
 #[derive(Debug)]
 pub struct RecvBuffer {
+    /// The ring's storage: at most `cap` bytes, grown on demand.
     buf: Box<[u8]>,
+    /// Capacity: readable plus window bytes.
+    cap: usize,
     /// Physical position of the first readable byte.
     head: usize,
     /// Readable bytes.
@@ -195,9 +260,36 @@ impl RecvBuffer {
     /// readable until written and committed.
     pub fn from_storage(storage: Box<[u8]>) -> RecvBuffer {
         RecvBuffer {
+            cap: storage.len(),
             buf: storage,
             head: 0,
             len: 0,
+        }
+    }
+
+    /// A buffer of `capacity` bytes starting on `storage` (see
+    /// [`SendBuffer::with_storage`]).
+    pub fn with_storage(storage: Box<[u8]>, capacity: usize) -> RecvBuffer {
+        let buf = if storage.len() <= capacity {
+            storage
+        } else {
+            Box::default()
+        };
+        RecvBuffer {
+            buf,
+            cap: capacity,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Makes the storage hold at least `needed` bytes from the head
+    /// (`needed <= cap`), keeping every byte's offset from the head.
+    fn reserve(&mut self, needed: usize) {
+        if needed > self.buf.len() {
+            let old = self.buf.len();
+            ring_grow(&mut self.buf, self.head, old, needed, self.cap);
+            self.head = 0;
         }
     }
 
@@ -206,10 +298,12 @@ impl RecvBuffer {
         self.buf
     }
 
-    /// A buffer of `capacity` bytes, allocated now and never resized.
+    /// A buffer of `capacity` bytes. Nothing is allocated until data
+    /// arrives; storage then grows as needed, up to `capacity`.
     pub fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
-            buf: vec![0; capacity].into_boxed_slice(),
+            buf: Box::default(),
+            cap: capacity,
             head: 0,
             len: 0,
         }
@@ -217,6 +311,11 @@ impl RecvBuffer {
 
     /// Total capacity in bytes.
     pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Bytes of storage allocated now (at most the capacity).
+    pub fn allocated(&self) -> usize {
         self.buf.len()
     }
 
@@ -234,7 +333,7 @@ impl RecvBuffer {
     /// (before window scaling and silly-window avoidance, which are the
     /// engine's job).
     pub fn window(&self) -> usize {
-        self.buf.len() - self.len
+        self.cap - self.len
     }
 
     /// Copies readable bytes into `dst` and consumes them; returns how many.
@@ -274,6 +373,7 @@ impl RecvBuffer {
         let room = self.window().saturating_sub(offset);
         let n = data.len().min(room);
         if n > 0 {
+            self.reserve(self.len + offset + n);
             let pos = ring_pos(self.head, self.len + offset, self.buf.len());
             ring_write(&mut self.buf, pos, &data[..n]);
         }
@@ -285,6 +385,7 @@ impl RecvBuffer {
     /// readable.
     pub fn commit(&mut self, n: usize) -> usize {
         let n = n.min(self.window());
+        self.reserve(self.len + n);
         self.len += n;
         n
     }
@@ -342,6 +443,47 @@ mod tests {
         assert_eq!(r.write_at(0, b"x"), 0);
         assert_eq!(r.commit(1), 0);
         assert_eq!(r.read(&mut [0; 4]), 0);
+    }
+
+    #[test]
+    fn storage_grows_lazily_up_to_capacity() {
+        let mut s = SendBuffer::new(64 * 1024);
+        assert_eq!((s.allocated(), s.free()), (0, 64 * 1024));
+        assert_eq!(s.write(&[7; 64]), 64);
+        assert_eq!(s.allocated(), MIN_STORAGE);
+        // Wrapped content survives growth in order.
+        assert_eq!(s.ack(60), 60);
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        assert_eq!(s.write(&data[..1000]), 1000);
+        assert_eq!(s.allocated(), MIN_STORAGE);
+        assert_eq!(s.write(&data[1000..]), 2000);
+        assert_eq!(s.allocated(), 3004);
+        let mut out = vec![0u8; 3004];
+        assert_eq!(s.copy_out(0, &mut out), 3004);
+        assert_eq!(&out[..4], &[7; 4]);
+        assert_eq!(&out[4..], &data[..]);
+        assert_eq!(s.write(&vec![1; 70_000]), 64 * 1024 - 3004);
+        assert_eq!(s.allocated(), 64 * 1024);
+
+        let mut r = RecvBuffer::new(10_000);
+        assert_eq!((r.allocated(), r.window()), (0, 10_000));
+        // Out-of-order bytes far beyond the tail grow the storage to cover
+        // them, and keep their offset when it grows again.
+        assert_eq!(r.write_at(5000, b"xyz"), 3);
+        assert_eq!(r.allocated(), 5003);
+        assert_eq!(r.write(&[1; 5000]), 5000);
+        assert_eq!(r.read(&mut [0; 4000]), 4000);
+        assert_eq!(r.write_at(3, &[2; 6000]), 6000);
+        assert_eq!(r.allocated(), 10_000);
+        assert_eq!(r.commit(3), 3);
+        let mut out = [0u8; 1004];
+        assert_eq!(r.read(&mut out), 1003);
+        assert_eq!(&out[999..1003], b"\x01xyz");
+        // Reused storage larger than the capacity is not used.
+        let b = SendBuffer::with_storage(vec![0; 100].into_boxed_slice(), 10);
+        assert_eq!((b.allocated(), b.capacity()), (0, 10));
+        let b = RecvBuffer::with_storage(vec![0; 100].into_boxed_slice(), 1000);
+        assert_eq!((b.allocated(), b.capacity()), (100, 1000));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! A per-endpoint free list of data-buffer storage.
 //!
-//! Allocating and zeroing two buffers per connection dominates the cost of a
-//! short connection (64 KiB each by default). Storage of released connections
-//! is kept here and handed to new ones as is: the ring buffers never expose
-//! bytes that were not written by the connection that owns them, so the old
-//! contents need no clearing. The list is bounded; beyond it storage is freed.
+//! Buffers allocate their storage lazily and grow it on demand
+//! ([`crate::buffer`]), so a connection that moves little data allocates
+//! little. Storage of released connections is kept here and handed to new
+//! ones as is (a new buffer starts on it and grows from there if needed):
+//! the ring buffers never expose bytes that were not written by the
+//! connection that owns them, so the old contents need no clearing. The list
+//! is bounded; beyond it storage is freed.
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 
@@ -29,16 +31,16 @@ impl BufferPool {
     /// A send buffer of `capacity` bytes, reused when possible.
     pub fn send_buf(&mut self, capacity: usize) -> SendBuffer {
         match self.send.pop() {
-            Some(s) if s.len() == capacity => SendBuffer::from_storage(s),
-            _ => SendBuffer::new(capacity),
+            Some(s) => SendBuffer::with_storage(s, capacity),
+            None => SendBuffer::new(capacity),
         }
     }
 
     /// A receive buffer of `capacity` bytes, reused when possible.
     pub fn recv_buf(&mut self, capacity: usize) -> RecvBuffer {
         match self.recv.pop() {
-            Some(s) if s.len() == capacity => RecvBuffer::from_storage(s),
-            _ => RecvBuffer::new(capacity),
+            Some(s) => RecvBuffer::with_storage(s, capacity),
+            None => RecvBuffer::new(capacity),
         }
     }
 
