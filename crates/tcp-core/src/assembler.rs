@@ -6,7 +6,10 @@
 //! written straight into the connection's [`RecvBuffer`](crate::buffer::RecvBuffer)
 //! at their offset beyond RCV.NXT ([`write_at`](crate::buffer::RecvBuffer::write_at));
 //! the assembler only remembers which byte ranges beyond RCV.NXT are present.
-//! Its storage is allocated once in [`Assembler::new`] and never grows.
+//! Its range table is allocated, with room for `max_ranges` ranges, when the
+//! first out-of-order segment arrives, never grows beyond that, and is
+//! released once no out-of-order data remains, so the many connections that
+//! see no reordering or loss keep none.
 //!
 //! It is bounded two ways, so a peer cannot make it use unbounded memory or
 //! time: at most `max_ranges` disjoint ranges (holes + 1) and at most
@@ -54,8 +57,8 @@ struct Range {
 pub struct Assembler {
     /// Disjoint, non-adjacent ranges sorted by `start`, all with `start > 0`
     /// (before [`pop_contiguous`](Self::pop_contiguous) is called, bytes at
-    /// offset 0 are counted in `ready` instead). Capacity `max_ranges`, never
-    /// exceeded, so it never reallocates.
+    /// offset 0 are counted in `ready` instead). Capacity 0 while empty,
+    /// else `max_ranges`, never exceeded, so it never reallocates.
     ranges: Vec<Range>,
     /// Bytes contiguous from offset 0, not yet popped.
     ready: usize,
@@ -72,7 +75,7 @@ impl Assembler {
     /// refuses all out-of-order data.
     pub fn new(max_bytes: usize, max_ranges: usize) -> Assembler {
         Assembler {
-            ranges: Vec::with_capacity(max_ranges),
+            ranges: Vec::new(),
             ready: 0,
             held: 0,
             max_bytes,
@@ -137,6 +140,9 @@ impl Assembler {
             self.ranges.drain(first + 1..last);
         } else {
             // new_count <= max_ranges == capacity: no reallocation.
+            if self.ranges.capacity() == 0 {
+                self.ranges.reserve_exact(self.max_ranges);
+            }
             self.ranges.insert(first, range);
         }
         self.held = new_held;
@@ -155,6 +161,10 @@ impl Assembler {
                 r.end -= n;
             }
             self.ready = 0;
+        }
+        if self.ranges.is_empty() && self.ranges.capacity() != 0 {
+            // No out-of-order data left: release the table.
+            self.ranges = Vec::new();
         }
         n
     }
@@ -222,7 +232,7 @@ impl Assembler {
 
     /// Forgets everything (on reset or abort).
     pub fn clear(&mut self) {
-        self.ranges.clear();
+        self.ranges = Vec::new();
         self.ready = 0;
         self.held = 0;
     }
@@ -422,7 +432,8 @@ mod tests {
                 got.sort();
                 let want: Vec<(u32, u32)> = rest.iter().map(|&(s, e)| (s as u32, e as u32)).collect();
                 prop_assert_eq!(got, want);
-                prop_assert_eq!(a.ranges.capacity(), max_ranges);
+                let cap = a.ranges.capacity();
+                prop_assert!(cap == 0 || cap == max_ranges, "capacity {}", cap);
             }
         }
     }

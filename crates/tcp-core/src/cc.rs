@@ -299,12 +299,125 @@ impl CongestionControl for NewReno {
     }
 }
 
+/// The factory type of [`Config::congestion_control`](crate::Config::congestion_control).
+type Factory = fn(usize, usize) -> Box<dyn CongestionControl>;
+
+/// A connection's congestion controller: the built-in [`NewReno`] stored
+/// inline (no allocation per connection, 40 bytes), any other controller
+/// boxed. Dereferences to the trait object, so callers use it like a
+/// `Box<dyn CongestionControl>`.
+#[derive(Debug)]
+pub(crate) enum Controller {
+    /// The default controller, inline.
+    NewReno(NewReno),
+    /// A controller built by a custom [`Factory`].
+    Custom(Box<dyn CongestionControl>),
+}
+
+impl Controller {
+    /// The controller `factory` builds. The default factory is recognised
+    /// by address and replaced by an inline [`NewReno`]; if the address
+    /// comparison misses (function addresses are not guaranteed unique) the
+    /// factory is called and its box kept, which behaves the same.
+    pub fn new(factory: Factory, smss: usize, initial_ssthresh: usize) -> Controller {
+        let default: Factory = crate::config::new_reno;
+        if factory as usize == default as usize {
+            Controller::NewReno(NewReno::new(smss, initial_ssthresh))
+        } else {
+            Controller::Custom(factory(smss, initial_ssthresh))
+        }
+    }
+}
+
+// Inherent methods mirroring the trait (enum dispatch; as inherent
+// methods they need no import and allow `self.cc.on_rto(self.flight())`).
+impl Controller {
+    fn get(&self) -> &dyn CongestionControl {
+        match self {
+            Controller::NewReno(c) => c,
+            Controller::Custom(c) => &**c,
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut dyn CongestionControl {
+        match self {
+            Controller::NewReno(c) => c,
+            Controller::Custom(c) => &mut **c,
+        }
+    }
+
+    /// See [`CongestionControl::window`].
+    pub fn window(&self) -> usize {
+        self.get().window()
+    }
+
+    /// See [`CongestionControl::ssthresh`].
+    pub fn ssthresh(&self) -> usize {
+        self.get().ssthresh()
+    }
+
+    /// See [`CongestionControl::on_ack`].
+    pub fn on_ack(&mut self, now: Instant, newly_acked: usize, flight_size: usize) {
+        self.get_mut().on_ack(now, newly_acked, flight_size)
+    }
+
+    /// See [`CongestionControl::on_enter_recovery`].
+    pub fn on_enter_recovery(&mut self, flight_size: usize) {
+        self.get_mut().on_enter_recovery(flight_size)
+    }
+
+    /// See [`CongestionControl::on_dup_ack_in_recovery`].
+    pub fn on_dup_ack_in_recovery(&mut self) {
+        self.get_mut().on_dup_ack_in_recovery()
+    }
+
+    /// See [`CongestionControl::on_partial_ack`].
+    pub fn on_partial_ack(&mut self, newly_acked: usize) {
+        self.get_mut().on_partial_ack(newly_acked)
+    }
+
+    /// See [`CongestionControl::on_exit_recovery`].
+    pub fn on_exit_recovery(&mut self, flight_size: usize) {
+        self.get_mut().on_exit_recovery(flight_size)
+    }
+
+    /// See [`CongestionControl::on_rto`].
+    pub fn on_rto(&mut self, flight_size: usize) {
+        self.get_mut().on_rto(flight_size)
+    }
+
+    /// See [`CongestionControl::on_idle`].
+    pub fn on_idle(&mut self, now: Instant, rto: Duration) {
+        self.get_mut().on_idle(now, rto)
+    }
+
+    /// See [`CongestionControl::set_mss`].
+    pub fn set_mss(&mut self, smss: usize) {
+        self.get_mut().set_mss(smss)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const MSS: usize = 1000;
     const T: Instant = Instant::ZERO;
+
+    #[test]
+    fn default_controller_is_inline_custom_is_boxed() {
+        let c = Controller::new(crate::Config::default().congestion_control, MSS, MAX_CWND);
+        assert!(matches!(c, Controller::NewReno(_)));
+        assert_eq!(c.window(), initial_window(MSS));
+        fn custom(smss: usize, ssthresh: usize) -> Box<dyn CongestionControl> {
+            let mut c = NewReno::new(smss, ssthresh);
+            c.on_rto(10 * smss);
+            Box::new(c)
+        }
+        let c = Controller::new(custom, MSS, MAX_CWND);
+        assert!(matches!(c, Controller::Custom(_)));
+        assert_eq!((c.window(), c.ssthresh()), (MSS, 5 * MSS));
+    }
 
     #[test]
     fn initial_window_rfc6928_table() {

@@ -273,7 +273,10 @@ impl Default for Config {
 }
 
 /// The default [`Config::congestion_control`].
-fn new_reno(smss: usize, initial_ssthresh: usize) -> Box<dyn crate::cc::CongestionControl> {
+pub(crate) fn new_reno(
+    smss: usize,
+    initial_ssthresh: usize,
+) -> Box<dyn crate::cc::CongestionControl> {
     Box::new(crate::cc::NewReno::new(smss, initial_ssthresh))
 }
 

@@ -7,8 +7,10 @@
 //! * [`output`]: what to send next, control segments before data;
 //! * [`timers`]: the per-connection timer table and what each expiry does.
 //!
-//! A `Conn` never touches other connections and never allocates after creation
-//! (its buffers are allocated once in [`Conn::new`]).
+//! A `Conn` never touches other connections. After creation it allocates
+//! only when its data buffers grow toward their configured size (a bounded
+//! number of times, see [`crate::buffer`]) and when out-of-order data or a
+//! long SACK scoreboard first needs a table (released again when empty).
 
 pub(crate) mod input;
 pub(crate) mod output;
@@ -22,7 +24,7 @@ use wire::SeqNumber;
 
 use crate::assembler::Assembler;
 use crate::buffer::{RecvBuffer, SendBuffer};
-use crate::cc::CongestionControl;
+use crate::cc::Controller;
 use crate::config::{Config, ConnOptions, KeepAlive};
 use crate::error::ConnError;
 use crate::pool::BufferPool;
@@ -217,7 +219,7 @@ pub(crate) struct Conn {
     /// (timestamps only): an ACK echoing an older TSval acknowledges a
     /// transmission from before the timeout and gives no RTT sample.
     pub rto_tsval: Option<u32>,
-    pub cc: Box<dyn CongestionControl>,
+    pub cc: Controller,
     pub dup_acks: u32,
     /// RFC 6582 "recover": one past the highest sequence number sent when
     /// the last recovery or RTO began.
@@ -333,7 +335,7 @@ impl Conn {
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_probe: None,
             rto_tsval: None,
-            cc: (cfg.congestion_control)(smss, u32::MAX as usize),
+            cc: Controller::new(cfg.congestion_control, smss, u32::MAX as usize),
             dup_acks: 0,
             recover: iss,
             in_recovery: false,
