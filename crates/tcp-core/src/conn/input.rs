@@ -402,15 +402,20 @@ impl Conn {
             self.enter_closed(None);
             return Outcome::Done;
         }
-        // MAY-2: a new SYN with a higher sequence number (or newer timestamp)
-        // may reopen a connection in TIME-WAIT.
+        // MAY-2: a new SYN may reopen a connection in TIME-WAIT, by the rules
+        // of RFC 6191 section 2 (SHLD-4, "use timestamps to reduce
+        // TIME-WAIT"): when both incarnations use timestamps, a newer
+        // timestamp suffices whatever the sequence number (PAWS protects
+        // the new one from old duplicates); otherwise the SYN's sequence
+        // number must be above the old incarnation's.
         if self.state == State::TimeWait && !seg.flags.ack() && cfg.time_wait_reuse {
-            let newer_ts = match (self.ts, seg.options.timestamps) {
-                (Some(ts), Some((tsval, _))) => (tsval.wrapping_sub(ts.recent) as i32) > 0,
-                (Some(_), None) => false,
-                (None, _) => true,
+            let reopen = match (self.ts, seg.options.timestamps) {
+                (Some(ts), Some((tsval, _))) if cfg.timestamps => {
+                    (tsval.wrapping_sub(ts.recent) as i32) > 0
+                }
+                _ => seg.seq > self.rcv_nxt,
             };
-            if seg.seq > self.rcv_nxt && newer_ts {
+            if reopen {
                 return Outcome::Reopen;
             }
         }

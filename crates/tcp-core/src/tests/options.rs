@@ -466,3 +466,43 @@ fn no_options_sends_and_uses_none() {
     // Default: options offered.
     assert!(!cfg.conn_options().no_options);
 }
+
+/// SHLD-4 / RFC 6191 section 2: with timestamps on both incarnations, a SYN
+/// with a newer timestamp reopens a TIME-WAIT connection even with a lower
+/// sequence number; an older timestamp does not (challenge ACK).
+#[test]
+fn time_wait_reuse_by_timestamp_rfc6191_shld_4() {
+    for (ts_delta, reopen) in [(1000u32, true), (0, false)] {
+        let (mut e, ts) = established_all();
+        e.b.ep.shutdown(e.b.now, e.h).unwrap();
+        e.b.drain();
+        e.b.send(TcpRepr {
+            ack: e.our_nxt + 1,
+            flags: FIN,
+            window: 512,
+            options: TcpOptions {
+                timestamps: Some((ts + 1, 0)),
+                ..NO_OPTS
+            },
+            ..e.seg()
+        });
+        assert_eq!(e.b.state(e.h), State::TimeWait);
+        let out = e.b.send(TcpRepr {
+            seq: PEER_ISS - 100_000,
+            flags: SYN,
+            options: TcpOptions {
+                timestamps: Some((ts + 1 + ts_delta, 0)),
+                ..ALL_OPTS
+            },
+            ..SEND
+        });
+        assert_eq!(out.len(), 1, "{out:?}");
+        if reopen {
+            assert_eq!(out[0].flags, SYN_ACK, "newer timestamp reopens");
+            assert_eq!(out[0].ack, PEER_ISS - 100_000 + 1);
+        } else {
+            assert_eq!(out[0].flags, ACK, "older timestamp: challenge ACK");
+            assert_eq!(e.b.state(e.h), State::TimeWait);
+        }
+    }
+}
