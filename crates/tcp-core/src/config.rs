@@ -170,9 +170,9 @@ pub struct Config {
     /// [`icmp_may_abort`](Self::icmp_may_abort) lets abort a connection in
     /// SYN-SENT, as FreeBSD's `icmp_may_rst` does. `false` is RFC 9293
     /// MUST-56 / RFC 1122 section 4.2.3.9 (time exceeded "MUST NOT" abort a
-    /// connection; it is recorded as a soft error, SHLD-25). Default `true`
-    /// for now, the behaviour socket-api's tests and the FreeBSD suite
-    /// expect; set `false` for strict RFC 9293.
+    /// connection; it is recorded as a soft error, SHLD-25) and the default;
+    /// `true` is FreeBSD's and Linux's behaviour, which the conformance
+    /// runner selects with `net.inet.tcp.icmp_may_rst`.
     pub icmp_time_exceeded_aborts: bool,
     /// Most RST segments for closed ports queued at once; more are dropped
     /// (RST generation is a reflection amplifier, so it is bounded).
@@ -258,7 +258,7 @@ impl Default for Config {
             ephemeral_ports: 32768..=60999,
             fin_wait2_timeout: Some(Duration::from_secs(60)),
             icmp_may_abort: true,
-            icmp_time_exceeded_aborts: true,
+            icmp_time_exceeded_aborts: false,
             max_pending_rsts: 256,
             congestion_control: new_reno,
             rfc5961_rst: true,

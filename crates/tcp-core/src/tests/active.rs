@@ -242,10 +242,12 @@ fn icmp_hard_errors_abort_syn_sent_only_for_quoted_iss() {
         (IcmpErrorKind::PortUnreachable, ConnError::Refused),
         (IcmpErrorKind::ProtocolUnreachable, ConnError::Refused),
         (IcmpErrorKind::AdminProhibited, ConnError::Refused),
-        // Config::icmp_time_exceeded_aborts (default true).
+        // Only with Config::icmp_time_exceeded_aborts (FreeBSD icmp_may_rst).
         (IcmpErrorKind::TimeExceeded, ConnError::HostUnreachable),
     ] {
-        let (mut b, h, iss) = syn_sent(plain_config());
+        let mut cfg = plain_config();
+        cfg.icmp_time_exceeded_aborts = true;
+        let (mut b, h, iss) = syn_sent(cfg);
         b.ep.handle_icmp_error(b.now, icmp(kind, iss - 1));
         b.ep.handle_icmp_error(b.now, icmp(kind, iss + 1));
         assert_eq!(b.state(h), State::SynSent, "{kind:?}");
@@ -390,20 +392,20 @@ fn closing_resends_fin_when_configured() {
 }
 
 #[test]
-fn icmp_time_exceeded_is_soft_when_configured_must_56() {
-    // MUST-56 (icmp_time_exceeded_aborts = false): a soft error, the
-    // attempt goes on.
-    let mut cfg = plain_config();
-    cfg.icmp_time_exceeded_aborts = false;
-    let (mut b, h, iss) = syn_sent(cfg);
+fn icmp_time_exceeded_is_soft_by_default_must_56() {
+    // MUST-56 (the default, icmp_time_exceeded_aborts = false): a soft
+    // error, the attempt goes on.
+    let (mut b, h, iss) = syn_sent(plain_config());
     b.ep.handle_icmp_error(b.now, icmp(IcmpErrorKind::TimeExceeded, iss));
     assert_eq!(b.state(h), State::SynSent);
     assert_eq!(
         b.ep.info(h).unwrap().soft_error,
         Some(ConnError::HostUnreachable)
     );
-    // Default (FreeBSD icmp_may_rst): a hard error in SYN-SENT.
-    let (mut b, h, iss) = syn_sent(plain_config());
+    // FreeBSD's icmp_may_rst: a hard error in SYN-SENT.
+    let mut cfg = plain_config();
+    cfg.icmp_time_exceeded_aborts = true;
+    let (mut b, h, iss) = syn_sent(cfg);
     b.ep.handle_icmp_error(b.now, icmp(IcmpErrorKind::TimeExceeded, iss));
     assert_eq!(b.state(h), State::Closed);
     assert_eq!(b.ep.take_error(h), Ok(Some(ConnError::HostUnreachable)));
