@@ -263,6 +263,21 @@ mod tests {
     }
 
     #[test]
+    fn range_table_exists_only_while_out_of_order_data_is_held() {
+        let mut a = Assembler::new(100, 4);
+        a.insert(0, 10).unwrap();
+        assert_eq!(a.ranges.capacity(), 0);
+        a.insert(20, 5).unwrap();
+        assert_eq!(a.ranges.capacity(), 4);
+        a.insert(10, 10).unwrap();
+        assert_eq!(a.pop_contiguous(), 25);
+        assert_eq!(a.ranges.capacity(), 0);
+        a.insert(5, 1).unwrap();
+        a.clear();
+        assert_eq!(a.ranges.capacity(), 0);
+    }
+
+    #[test]
     fn hole_fill_releases_everything_behind_it() {
         let mut a = Assembler::new(100, 4);
         a.insert(10, 5).unwrap();

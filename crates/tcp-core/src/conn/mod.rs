@@ -799,3 +799,22 @@ impl Conn {
         }
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size_tests {
+    use core::mem::size_of;
+
+    /// Issue 2 budget: at most 1 KiB per idle established connection besides
+    /// data buffers, which includes the slab's growth slack (up to a third
+    /// more at 100,000 connections) and the flow table. An idle connection
+    /// owns no heap memory besides its buffers (congestion controller
+    /// inline, out-of-order table lazy), so its inline size is the budget.
+    #[test]
+    fn idle_connection_fits_the_memory_budget() {
+        let conn = size_of::<super::Conn>();
+        assert!(conn <= 680, "size_of::<Conn>() = {conn}");
+        assert_eq!(size_of::<crate::cc::Controller>(), 40);
+        assert_eq!(size_of::<crate::buffer::SendBuffer>(), 40);
+        assert_eq!(size_of::<crate::buffer::RecvBuffer>(), 40);
+    }
+}
