@@ -50,9 +50,12 @@
 //! * `SO_REUSEADDR`: without it `bind` to a port whose connections are closing or in
 //!   TIME-WAIT fails with `EADDRINUSE`; with it, it succeeds. Closed connections are
 //!   tracked until the engine reports their release.
-//! * `SO_SNDBUF` caps the bytes queued per connection (before or after connect);
-//!   `SO_RCVBUF` and `TCP_MAXSEG` are stored and reported but the engine does not yet
-//!   size receive windows or clamp the MSS per connection (requested from tcp-core).
+//! * Options set before `connect`/`listen` go to the engine as per-connection
+//!   options (`tcp_core::ConnOptions`): `SO_RCVBUF` sizes the receive buffer and
+//!   window, `SO_SNDBUF` the send buffer, `TCP_MAXSEG` the MSS offered and used,
+//!   plus Nagle, keep-alive and user timeout; accepted connections inherit the
+//!   listener's. After the handshake `SO_RCVBUF` and `TCP_MAXSEG` are only
+//!   recorded; `SO_SNDBUF` still caps the bytes queued.
 //! * A listener keeps one accepted-ahead connection so that its `EPOLLIN` level is
 //!   exact; its backlog is therefore effectively one larger.
 //! * Differences from Linux, on purpose or for lack of engine support: `write` on a

@@ -112,19 +112,28 @@ impl SocketTable {
         self.ep.config().send_buf.max(MIN_BUF)
     }
 
-    /// `setsockopt(fd, opt)`. Options act on the engine at once on connections
-    /// (`TCP_NODELAY`, `SO_KEEPALIVE` and `TCP_KEEP*`, `TCP_USER_TIMEOUT`), and on
-    /// listeners and unconnected sockets they become the options of the
-    /// connections made from them.
+    /// `setsockopt(fd, opt)`. On a socket not yet connected or listening, every
+    /// option becomes the engine's per-connection options (`ConnOptions`, clamped
+    /// by the engine configuration, which acts as Linux's `rmem_max`/`wmem_max`)
+    /// of the connection `connect` makes or, through `listen`, of every
+    /// connection the listener accepts (inherited, as on Linux). On a connection
+    /// `TCP_NODELAY`, `SO_KEEPALIVE`/`TCP_KEEP*` and `TCP_USER_TIMEOUT` act at
+    /// once; set on a listener after `listen` they apply to connections accepted
+    /// from then on.
     ///
-    /// * `SO_SNDBUF` is clamped to `[MIN_BUF, engine send buffer]` and caps the
-    ///   bytes queued on the connection (unacknowledged plus unsent) from the next
-    ///   write on, before or after connecting.
-    /// * `SO_RCVBUF` is clamped to `[MIN_BUF, engine receive buffer]` and reported;
-    ///   the engine does not yet size receive buffers per connection, so the
-    ///   advertised window stays the engine's (see the crate docs).
-    /// * `TCP_MAXSEG` (88..=65535) is stored and reported before a connection; the
-    ///   engine does not yet clamp the MSS per connection.
+    /// * `SO_SNDBUF` is clamped to `[MIN_BUF, engine send buffer]`. Before
+    ///   connect/listen it sizes the connection's send buffer; afterwards it caps
+    ///   the bytes queued (unacknowledged plus unsent) from the next write on,
+    ///   within the buffer the connection was created with.
+    /// * `SO_RCVBUF` is clamped to `[MIN_BUF, engine receive buffer]`. Before
+    ///   connect/listen it sizes the receive buffer, hence the window advertised
+    ///   and the window scale offered in the SYN/SYN-ACK (RFC 7323 section 2.3).
+    ///   After connect or listen it is only recorded and reported: the buffer and
+    ///   window scale are fixed at the handshake. (Linux lets a later `SO_RCVBUF`
+    ///   change the limit for future growth, with the scale already fixed.)
+    /// * `TCP_MAXSEG` (88..=65535, capped at the engine MSS) before
+    ///   connect/listen is the MSS option we send and caps the segments we send
+    ///   (RFC 9293 section 3.7.1); after the handshake it is only recorded.
     /// * `SO_LINGER` with a zero timeout makes `close` an abort.
     /// * `SO_REUSEADDR`: see [`bind`](Self::bind).
     /// * `SO_ERROR` is read-only: `ENOPROTOOPT`. Out-of-range values: `EINVAL`.

@@ -105,8 +105,7 @@ impl SocketTable {
     /// Bytes a write may queue now: the engine's free space, capped by `SO_SNDBUF`.
     pub(super) fn write_room(&self, c: &ConnFd, sndbuf: usize) -> usize {
         let free = self.ep.writable(c.handle).unwrap_or(0);
-        let capacity = self.ep.config().send_buf;
-        let queued = capacity.saturating_sub(free);
+        let queued = c.send_cap.saturating_sub(free);
         free.min(sndbuf.saturating_sub(queued))
     }
 

@@ -17,8 +17,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use tcp_core::{
-    ConnError, ConnectError, Endpoint, EventKind, IcmpError, Instant, KeepAlive, ListenError,
-    RecvError, SendError, SocketError, SocketHandle, State, Transmit,
+    ConnError, ConnOptions, ConnectError, Endpoint, EventKind, IcmpError, Instant, KeepAlive,
+    ListenError, RecvError, SendError, SocketError, SocketHandle, State, Transmit,
 };
 use wire::TcpRepr;
 
@@ -116,6 +116,9 @@ struct ConnFd {
     shut_wr: bool,
     /// The connection reached ESTABLISHED at some point.
     established: bool,
+    /// The engine's send buffer capacity for this connection (its
+    /// `ConnOptions::send_buf`), to tell queued bytes from free space.
+    send_cap: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +138,8 @@ enum Kind {
         /// One connection taken from the engine's accept queue ahead of
         /// `accept`, so the listener's readability is exact.
         ahead: Option<SocketHandle>,
+        /// Send buffer capacity of the connections it accepts.
+        send_cap: usize,
     },
     Conn(ConnFd),
 }

@@ -116,7 +116,16 @@ impl SocketTable {
         // Like Linux: a negative backlog means the most allowed, 0 means 1.
         let max = usize::try_from(self.cfg.max_backlog.max(1)).unwrap_or(usize::MAX);
         let backlog = usize::try_from(backlog).map_or(max, |b| b.clamp(1, max));
-        let handle = self.ep.listen(local, backlog).map_err(|e| match e {
+        // Options differing from the engine's defaults go with the listener
+        // (accepted connections inherit them, as on Linux); otherwise a plain
+        // listen keeps following the engine configuration.
+        let copts = self.conn_options(&self.sock(fd)?.opts);
+        let listened = if copts == self.ep.config().conn_options().clamped(self.ep.config()) {
+            self.ep.listen(local, backlog)
+        } else {
+            self.ep.listen_with(local, backlog, &copts)
+        };
+        let handle = listened.map_err(|e| match e {
             ListenError::AddrInUse => Errno::EADDRINUSE,
             ListenError::Unaddressable | ListenError::InvalidBacklog => Errno::EINVAL,
         })?;
@@ -132,6 +141,7 @@ impl SocketTable {
             local,
             hold,
             ahead: None,
+            send_cap: copts.send_buf,
         };
         self.mark(fd.0, Readiness::ALL);
         Ok(())
@@ -164,7 +174,7 @@ impl SocketTable {
     /// is full (the connection stays queued); `EINVAL` if `fd` is not listening.
     pub fn accept(&mut self, fd: Fd) -> Result<(Fd, SocketAddrV4), Errno> {
         let slot = *self.sock(fd)?;
-        let Kind::Listener { hold, .. } = slot.kind else {
+        let Kind::Listener { hold, send_cap, .. } = slot.kind else {
             return Err(Errno::EINVAL);
         };
         if !self.has_free_fd() {
@@ -200,6 +210,7 @@ impl SocketTable {
             shut_rd: false,
             shut_wr: false,
             established: true,
+            send_cap,
         };
         let new_fd = match self.alloc_fd(Kind::Conn(conn), opts, false) {
             Ok(f) => f,
@@ -224,6 +235,22 @@ impl SocketTable {
 
     pub(super) fn keepalive_of(opts: &Options) -> Option<KeepAlive> {
         opts.keepalive.then_some(opts.keep)
+    }
+
+    /// The engine options of a connection made from a socket with `opts`,
+    /// clamped as the engine will clamp them.
+    pub(super) fn conn_options(&self, opts: &Options) -> ConnOptions {
+        let cfg = self.ep.config();
+        ConnOptions {
+            recv_buf: opts.rcvbuf,
+            send_buf: opts.sndbuf,
+            mss: opts.maxseg.unwrap_or(cfg.mss),
+            nodelay: opts.nodelay,
+            keepalive: Self::keepalive_of(opts),
+            user_timeout: opts.user_timeout,
+            ..cfg.conn_options()
+        }
+        .clamped(cfg)
     }
 
     pub(super) fn apply_conn_options(&mut self, h: SocketHandle, opts: &Options) {
@@ -290,10 +317,14 @@ impl SocketTable {
             ConnectError::TooManyConnections => Errno::ENOBUFS,
         };
         let now = self.now;
+        let copts = self.conn_options(&slot.opts);
         let (handle, hold, explicit_bound) = match bound {
             Some((addr, hold)) => {
                 let local = SocketAddrV4::new(local_ip, addr.port());
-                let h = self.ep.connect(now, local, remote).map_err(map_err)?;
+                let h = self
+                    .ep
+                    .connect_with(now, local, remote, &copts)
+                    .map_err(map_err)?;
                 (h, hold, Some(addr))
             }
             None => {
@@ -304,7 +335,7 @@ impl SocketTable {
                     if !self.ports.can_autobind(p) || !self.policy_accepts(local, Some(remote)) {
                         continue;
                     }
-                    match self.ep.connect(now, local, remote) {
+                    match self.ep.connect_with(now, local, remote, &copts) {
                         Ok(h) => {
                             result = Ok((h, p));
                             break;
@@ -337,6 +368,7 @@ impl SocketTable {
             shut_rd: false,
             shut_wr: false,
             established: false,
+            send_cap: copts.send_buf,
         });
         self.mark(fd.0, Readiness::EMPTY);
         Err(Errno::EINPROGRESS)

@@ -100,9 +100,7 @@ fn so_rcvbuf_is_clamped_and_reported() {
     );
 }
 
-/// Needs per-connection receive buffers in tcp-core (sockapi-needs.md item 1).
 #[test]
-#[ignore = "tcp-core has no per-connection receive buffer yet (sockapi-needs.md item 1)"]
 fn so_rcvbuf_changes_the_advertised_window() {
     let mut cfg = engine_config();
     cfg.window_scaling = false;
@@ -116,6 +114,92 @@ fn so_rcvbuf_changes_the_advertised_window() {
     net.pump();
     let syn = net.log.iter().find(|g| g.from == Side::A).unwrap();
     assert!(syn.window <= 8192, "SYN advertises {}", syn.window);
+}
+
+/// A listener's SO_RCVBUF is inherited: its SYN-ACK and the accepted
+/// connection's windows stay within it, and a full buffer closes the window.
+#[test]
+fn listener_so_rcvbuf_is_inherited_by_accepted_connections() {
+    let mut cfg = engine_config();
+    cfg.window_scaling = false;
+    let mut net = Net::with_configs(cfg.clone(), cfg, 8);
+    let l = net.b.tcp_socket().unwrap();
+    net.b.setsockopt(l, SockOpt::RcvBuf(4096)).unwrap();
+    net.b.bind(l, SERVER).unwrap();
+    net.b.listen(l, 4).unwrap();
+    let c = net.a.tcp_socket().unwrap();
+    let _ = net.a.connect(c, SERVER);
+    net.pump();
+    let synack = net.log.iter().find(|g| g.from == Side::B).unwrap();
+    assert!(
+        synack.window <= 4096,
+        "SYN-ACK advertises {}",
+        synack.window
+    );
+    let (s, _) = net.b.accept(l).unwrap();
+    assert_eq!(
+        net.b.getsockopt(s, SockOptName::RcvBuf),
+        Ok(SockOpt::RcvBuf(4096))
+    );
+    // The peer can queue no more than the receive buffer while nothing is read.
+    let _ = net.a.write(c, &[5; 20_000]);
+    net.advance(Duration::from_secs(1));
+    assert_eq!(net.b.ioctl(s, crate::options::FIONREAD), Ok(4096));
+    assert!(net
+        .log
+        .iter()
+        .filter(|g| g.from == Side::B)
+        .all(|g| g.window <= 4096));
+}
+
+/// TCP_MAXSEG before connect lowers the MSS option of our SYN and the size of
+/// the segments we send; TCP_MAXSEG on a listener does the same for the SYN-ACK.
+#[test]
+fn tcp_maxseg_lowers_the_mss_we_offer_and_use() {
+    let mut net = Net::new();
+    let l = net.b.tcp_socket().unwrap();
+    net.b.setsockopt(l, SockOpt::MaxSeg(700)).unwrap();
+    net.b.bind(l, SERVER).unwrap();
+    net.b.listen(l, 4).unwrap();
+    let c = net.a.tcp_socket().unwrap();
+    net.a.setsockopt(c, SockOpt::MaxSeg(500)).unwrap();
+    let _ = net.a.connect(c, SERVER);
+    net.pump();
+    let syn = net.log.iter().find(|g| g.from == Side::A).unwrap();
+    assert_eq!(syn.mss, Some(500));
+    let synack = net.log.iter().find(|g| g.from == Side::B).unwrap();
+    assert_eq!(synack.mss, Some(700));
+    let (s, _) = net.b.accept(l).unwrap();
+    net.log.clear();
+    net.a.write(c, &[1; 5000]).unwrap();
+    net.b.write(s, &[2; 5000]).unwrap();
+    net.advance(Duration::from_secs(1));
+    let a_sizes: Vec<usize> = net
+        .data_segments(Side::A)
+        .iter()
+        .map(|g| g.payload)
+        .collect();
+    let b_sizes: Vec<usize> = net
+        .data_segments(Side::B)
+        .iter()
+        .map(|g| g.payload)
+        .collect();
+    assert_eq!(a_sizes.iter().sum::<usize>(), 5000);
+    assert_eq!(b_sizes.iter().sum::<usize>(), 5000);
+    // Each side sends at most the smaller of its own MSS and the peer's.
+    assert!(a_sizes.iter().all(|&n| n <= 500), "A sent {a_sizes:?}");
+    assert!(b_sizes.iter().all(|&n| n <= 500), "B sent {b_sizes:?}");
+    // Like Linux's, the reported MSS is the payload per segment: the MSS less
+    // the timestamp option (12 bytes) when timestamps are on.
+    let Ok(SockOpt::MaxSeg(m)) = net.a.getsockopt(c, SockOptName::MaxSeg) else {
+        panic!("TCP_MAXSEG");
+    };
+    assert!((488..=500).contains(&m), "TCP_MAXSEG reads {m}");
+    // Without the option the engine's MSS is used.
+    let mut plain = Net::new();
+    let _ = plain.connected();
+    let syn = plain.log.iter().find(|g| g.from == Side::A).unwrap();
+    assert_eq!(syn.mss, Some(plain.a.endpoint().config().mss));
 }
 
 #[test]
