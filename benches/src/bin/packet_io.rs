@@ -240,6 +240,7 @@ fn spawn_xdp(
             addr,
             ports: None,
             udp: true,
+            icmp: false,
         };
         match open_queues(&ifname, Some(&[0]), &config, &steer) {
             Ok((_steering, mut queues)) => {

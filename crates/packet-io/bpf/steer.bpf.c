@@ -8,7 +8,10 @@
 //
 //   * ARP whose target protocol address is the configured IPv4 address;
 //   * IPv4 TCP (and UDP when STEER_UDP is set) to the configured address,
-//     optionally only to the destination ports in the port bitmap.
+//     optionally only to the destination ports in the port bitmap;
+//   * IPv4 ICMP to the configured address when STEER_ICMP is set (echo
+//     requests and the errors that quote our segments; ICMP has no ports,
+//     so the port bitmap does not apply and every fragment is steered).
 //
 // The configuration lives in maps written by user space before the sockets are
 // inserted into `xsks`:
@@ -35,6 +38,7 @@ static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)BPF
 #define STEER_ALL_PORTS 1u /* ignore the port bitmap */
 #define STEER_UDP 2u       /* steer UDP as well as TCP */
 #define STEER_ENABLED 4u   /* the configuration has been written */
+#define STEER_ICMP 8u      /* steer ICMP to the address as well */
 
 struct steer_cfg {
 	__u32 addr;  /* IPv4 address, network byte order */
@@ -159,6 +163,10 @@ int mtcp_steer(struct xdp_md *ctx)
 		goto pass;
 	if (ip->version != 4 || ip->ihl < 5 || ip->daddr != c->addr)
 		goto pass;
+	/* ICMP carries no port: the whole datagram, every fragment of it, is
+	 * ours (the stack owns the address), whatever the port bitmap says. */
+	if (ip->protocol == IPPROTO_ICMP && (c->flags & STEER_ICMP))
+		return redirect(ctx, STAT_REDIRECT_IP);
 	int udp = ip->protocol == IPPROTO_UDP && (c->flags & STEER_UDP);
 	if (ip->protocol != IPPROTO_TCP && !udp)
 		goto pass;

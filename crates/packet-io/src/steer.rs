@@ -3,8 +3,9 @@
 //!
 //! The program redirects to the AF_XDP socket of the receiving queue only ARP
 //! for the configured address and IPv4 TCP (optionally UDP) to it, optionally
-//! only to a set of destination ports, and passes everything else to the
-//! kernel. Because the attachment is a `bpf_link` owned by this process, the
+//! only to a set of destination ports, optionally IPv4 ICMP to it (echo
+//! requests and errors quoting our segments), and passes everything else to
+//! the kernel. Because the attachment is a `bpf_link` owned by this process, the
 //! kernel detaches the program when the process exits or dies; nothing is
 //! pinned and nothing outlives the process.
 
@@ -23,6 +24,7 @@ const PROGRAM_NAME: &str = "mtcp_steer";
 const STEER_ALL_PORTS: u32 = 1;
 const STEER_UDP: u32 = 2;
 const STEER_ENABLED: u32 = 4;
+const STEER_ICMP: u32 = 8;
 /// Size of the XSKMAP: the largest queue index the program can steer to, plus one.
 pub const MAX_QUEUES: u32 = 64;
 
@@ -47,16 +49,35 @@ pub struct SteerConfig {
     pub ports: Option<Vec<u16>>,
     /// Steer UDP to `addr` as well as TCP (benchmarks and tests).
     pub udp: bool,
+    /// Steer IPv4 ICMP to `addr` as well: echo requests (RFC 792) and the
+    /// destination-unreachable, time-exceeded and parameter-problem errors
+    /// that quote our segments (RFC 9293 section 3.9.4, RFC 5927). ICMP has
+    /// no ports, so `ports` does not restrict it, and every fragment of an
+    /// ICMP datagram is steered. With it off, the kernel answers pings to
+    /// `addr` (when it owns the address too) and ICMP errors for our flows
+    /// are lost to us.
+    pub icmp: bool,
 }
 
 impl SteerConfig {
-    /// TCP to `addr`, every port, plus ARP for `addr`.
+    /// TCP and ICMP to `addr`, every port, plus ARP for `addr`: everything a
+    /// TCP stack that owns `addr` needs. ICMP is on because such a stack also
+    /// answers echo requests and must see the ICMP errors for its
+    /// connections; set `icmp` to `false` to leave ICMP to the kernel.
     pub fn tcp(addr: Ipv4Addr) -> Self {
         SteerConfig {
             addr,
             ports: None,
             udp: false,
+            icmp: true,
         }
+    }
+
+    /// Sets whether IPv4 ICMP to `addr` is steered (see [`SteerConfig::icmp`]).
+    #[must_use]
+    pub fn with_icmp(mut self, icmp: bool) -> Self {
+        self.icmp = icmp;
+        self
     }
 }
 
@@ -258,6 +279,9 @@ fn write_config(ebpf: &mut Ebpf, config: &SteerConfig) -> Result<(), SteerError>
     let mut flags = STEER_ENABLED;
     if config.udp {
         flags |= STEER_UDP;
+    }
+    if config.icmp {
+        flags |= STEER_ICMP;
     }
     match &config.ports {
         None => flags |= STEER_ALL_PORTS,

@@ -30,6 +30,7 @@ fn steer_udp(addr: Ipv4Addr, ports: Option<Vec<u16>>) -> SteerConfig {
         addr,
         ports,
         udp: true,
+        icmp: false,
     }
 }
 
