@@ -94,7 +94,9 @@ impl Runtime {
             &config.net.interface,
             Some(&ids),
             &xdp,
-            &SteerConfig::tcp(config.net.address),
+            // ICMP too: netif answers echo requests and hands ICMP errors
+            // quoting our segments to the engine (RFC 9293 section 3.9.4).
+            &SteerConfig::tcp(config.net.address).with_icmp(true),
         )?;
         let queues = queues.into_iter().map(AnyQueue::Xdp).collect();
         let (mut rt, ctxs) = Self::start_with_queues(config, queues)?;
