@@ -56,8 +56,8 @@
 //!   plus Nagle, keep-alive and user timeout; accepted connections inherit the
 //!   listener's. After the handshake `SO_RCVBUF` and `TCP_MAXSEG` are only
 //!   recorded; `SO_SNDBUF` still caps the bytes queued.
-//! * A listener keeps one accepted-ahead connection so that its `EPOLLIN` level is
-//!   exact; its backlog is therefore effectively one larger.
+//! * A listener's `EPOLLIN` level is the engine's accept queue being non-empty, and
+//!   its backlog is exact.
 //! * Differences from Linux, on purpose or for lack of engine support: `write` on a
 //!   socket that never connected is `ENOTCONN` (Linux says `EPIPE`); `shutdown`
 //!   during the handshake is `ENOTCONN` (Linux aborts the attempt); `SO_LINGER` with a

@@ -17,8 +17,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use tcp_core::{
-    ConnError, ConnOptions, ConnectError, Endpoint, EventKind, IcmpError, Instant, KeepAlive,
-    ListenError, RecvError, SendError, SocketError, SocketHandle, State, Transmit,
+    AcceptError, ConnError, ConnOptions, ConnectError, Endpoint, EventKind, IcmpError, Instant,
+    KeepAlive, ListenError, RecvError, SendError, SocketError, SocketHandle, State, Transmit,
 };
 use wire::TcpRepr;
 
@@ -135,9 +135,6 @@ enum Kind {
         handle: SocketHandle,
         local: SocketAddrV4,
         hold: PortHold,
-        /// One connection taken from the engine's accept queue ahead of
-        /// `accept`, so the listener's readability is exact.
-        ahead: Option<SocketHandle>,
         /// Send buffer capacity of the connections it accepts.
         send_cap: usize,
     },
@@ -160,8 +157,6 @@ struct Slot {
 enum Owner {
     Nobody,
     Fd(u32),
-    /// Accepted ahead for the listener at this descriptor.
-    Ahead(u32),
     /// Closed by the application; the engine releases it later (`Closed` event).
     Orphan(u16),
 }
@@ -387,7 +382,7 @@ impl SocketTable {
                         self.handles[h.index()].owner = Owner::Nobody;
                     }
                 }
-                Owner::Ahead(_) | Owner::Nobody => {}
+                Owner::Nobody => {}
             }
         }
     }
@@ -396,10 +391,7 @@ impl SocketTable {
         let wake = match kind {
             EventKind::Readable => Readiness::READABLE,
             EventKind::Writable => Readiness::WRITABLE,
-            EventKind::AcceptReady => {
-                self.fill_ahead(fd);
-                Readiness::READABLE
-            }
+            EventKind::AcceptReady => Readiness::READABLE,
             EventKind::Connected => {
                 if let Some(Kind::Conn(c)) = self.slots.get_mut(fd as usize).map(|s| &mut s.kind) {
                     c.established = true;
@@ -593,14 +585,10 @@ impl SocketTable {
                 hup: true,
                 ..Readiness::EMPTY
             },
-            Kind::Listener { .. } => {
-                self.fill_ahead(fd.0);
-                let ahead = matches!(self.sock(fd)?.kind, Kind::Listener { ahead: Some(_), .. });
-                Readiness {
-                    readable: ahead,
-                    ..Readiness::EMPTY
-                }
-            }
+            Kind::Listener { handle, .. } => Readiness {
+                readable: self.ep.accept_queue_len(handle).unwrap_or(0) > 0,
+                ..Readiness::EMPTY
+            },
             Kind::Conn(_) => {
                 self.sync_error(fd.0);
                 let Some(c) = self.conn_mut(fd).map(|c| *c) else {

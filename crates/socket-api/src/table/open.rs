@@ -92,12 +92,21 @@ impl SocketTable {
 
     /// `listen(fd, backlog)`: backlog is clamped to `1..=max_backlog`, a negative
     /// one is `max_backlog` (Linux clamps the same way). An unbound socket is bound to an ephemeral port first.
-    /// `listen` on a listening socket succeeds and keeps the first backlog (the
-    /// engine cannot change it). A connected socket gives `EINVAL`.
+    /// `listen` on a listening socket changes the backlog (a smaller one drops
+    /// nothing already queued). A connected socket gives `EINVAL`. The backlog is
+    /// exact: at most `backlog` established connections wait for `accept`.
     pub fn listen(&mut self, fd: Fd, backlog: i32) -> Result<(), Errno> {
         let slot = self.sock(fd)?;
+        // Like Linux: a negative backlog means the most allowed, 0 means 1.
+        let max = usize::try_from(self.cfg.max_backlog.max(1)).unwrap_or(usize::MAX);
+        let backlog = usize::try_from(backlog).map_or(max, |b| b.clamp(1, max));
         match slot.kind {
-            Kind::Listener { .. } => return Ok(()),
+            Kind::Listener { handle, .. } => {
+                return self
+                    .ep
+                    .set_listener_backlog(handle, backlog)
+                    .map_err(conn_errno)
+            }
             Kind::Fresh { bound: None } => {
                 self.bind(fd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
             }
@@ -113,9 +122,6 @@ impl SocketTable {
         if self.ports.get(hold.port).listeners > 0 {
             return Err(Errno::EADDRINUSE);
         }
-        // Like Linux: a negative backlog means the most allowed, 0 means 1.
-        let max = usize::try_from(self.cfg.max_backlog.max(1)).unwrap_or(usize::MAX);
-        let backlog = usize::try_from(backlog).map_or(max, |b| b.clamp(1, max));
         // Options differing from the engine's defaults go with the listener
         // (accepted connections inherit them, as on Linux); otherwise a plain
         // listen keeps following the engine configuration.
@@ -140,32 +146,10 @@ impl SocketTable {
             handle,
             local,
             hold,
-            ahead: None,
             send_cap: copts.send_buf,
         };
         self.mark(fd.0, Readiness::ALL);
         Ok(())
-    }
-
-    /// Take one connection from the engine's accept queue into the listener's
-    /// look-ahead slot, if it is empty.
-    pub(super) fn fill_ahead(&mut self, fd: u32) {
-        let Some(Kind::Listener { handle, ahead, .. }) =
-            self.slots.get(fd as usize).map(|s| s.kind)
-        else {
-            return;
-        };
-        if ahead.is_some() {
-            return;
-        }
-        if let Ok(h) = self.ep.accept(handle) {
-            self.set_owner(h, Owner::Ahead(fd));
-            if let Some(Kind::Listener { ahead, .. }) =
-                self.slots.get_mut(fd as usize).map(|s| &mut s.kind)
-            {
-                *ahead = Some(h);
-            }
-        }
     }
 
     /// `accept(fd)`: the next established connection and its peer's address. The
@@ -174,22 +158,22 @@ impl SocketTable {
     /// is full (the connection stays queued); `EINVAL` if `fd` is not listening.
     pub fn accept(&mut self, fd: Fd) -> Result<(Fd, SocketAddrV4), Errno> {
         let slot = *self.sock(fd)?;
-        let Kind::Listener { hold, send_cap, .. } = slot.kind else {
+        let Kind::Listener {
+            handle,
+            hold,
+            send_cap,
+            ..
+        } = slot.kind
+        else {
             return Err(Errno::EINVAL);
         };
         if !self.has_free_fd() {
             return Err(Errno::EMFILE);
         }
-        self.fill_ahead(fd.0);
-        let h = match self.sock(fd)?.kind {
-            Kind::Listener { ahead: Some(h), .. } => h,
-            _ => return Err(Errno::EAGAIN),
-        };
-        if let Some(Kind::Listener { ahead, .. }) =
-            self.slots.get_mut(fd.0 as usize).map(|s| &mut s.kind)
-        {
-            *ahead = None;
-        }
+        let h = self.ep.accept(handle).map_err(|e| match e {
+            AcceptError::WouldBlock => Errno::EAGAIN,
+            AcceptError::InvalidHandle | AcceptError::NotListening => Errno::EINVAL,
+        })?;
         let peer = self
             .ep
             .peer_addr(h)
@@ -215,19 +199,14 @@ impl SocketTable {
         let new_fd = match self.alloc_fd(Kind::Conn(conn), opts, false) {
             Ok(f) => f,
             Err(e) => {
-                // Checked above; keep the connection queued anyway.
-                if let Some(Kind::Listener { ahead, .. }) =
-                    self.slots.get_mut(fd.0 as usize).map(|s| &mut s.kind)
-                {
-                    *ahead = Some(h);
-                }
+                // Checked above, so not reached; never leak the connection.
+                let _ = self.ep.abort(self.now, h);
                 return Err(e);
             }
         };
         self.ports.acquire(conn_hold);
         self.set_owner(h, Owner::Fd(new_fd.0));
         self.apply_conn_options(h, &opts);
-        self.fill_ahead(fd.0);
         self.mark(fd.0, Readiness::EMPTY);
         self.mark(new_fd.0, Readiness::ALL);
         Ok((new_fd, peer))
@@ -427,18 +406,7 @@ impl SocketTable {
                     self.ports.release(hold);
                 }
             }
-            Kind::Listener {
-                handle,
-                hold,
-                ahead,
-                ..
-            } => {
-                if let Some(h) = ahead {
-                    if self.ep.abort(now, h).is_ok() {
-                        self.ports.add_orphan(hold.port);
-                        self.set_owner(h, Owner::Orphan(hold.port));
-                    }
-                }
+            Kind::Listener { handle, hold, .. } => {
                 let _ = self.ep.close(now, handle);
                 self.set_owner(handle, Owner::Nobody);
                 self.ports.release(hold);

@@ -679,6 +679,47 @@ fn listen_backlog_extremes_are_clamped() {
     }
 }
 
+/// The backlog is exact: with backlog 2 and nothing accepted, only two of
+/// three handshakes complete; the listener is readable exactly while the
+/// engine's accept queue holds one; `listen` again raises the backlog.
+#[test]
+fn listen_backlog_is_exact_and_can_be_raised() {
+    let mut net = Net::new();
+    let l = net.b.tcp_socket().unwrap();
+    net.b.bind(l, SERVER).unwrap();
+    net.b.listen(l, 2).unwrap();
+    assert!(!net.ready(Side::B, l).readable);
+    let clients: Vec<Fd> = (0..3)
+        .map(|_| {
+            let c = net.a.tcp_socket().unwrap();
+            let _ = net.a.connect(c, SERVER);
+            c
+        })
+        .collect();
+    net.pump();
+    assert!(net.ready(Side::B, l).readable);
+    let h = net.b.handle(l).unwrap();
+    assert_eq!(net.b.endpoint().accept_queue_len(h), Ok(2));
+    let (s1, _) = net.b.accept(l).unwrap();
+    let (s2, _) = net.b.accept(l).unwrap();
+    assert_ne!(s1, s2);
+    assert_eq!(net.b.accept(l), Err(Errno::EAGAIN));
+    assert!(!net.ready(Side::B, l).readable);
+    // The third handshake completes on a retry now that there is room.
+    net.advance(Duration::from_secs(10));
+    assert!(net.ready(Side::B, l).readable);
+    assert!(net.b.accept(l).is_ok());
+    assert!(clients.iter().all(|&c| net.ready(Side::A, c).writable));
+    // listen on a listener changes the backlog.
+    net.b.listen(l, 4).unwrap();
+    for _ in 0..4 {
+        let c = net.a.tcp_socket().unwrap();
+        let _ = net.a.connect(c, SERVER);
+    }
+    net.pump();
+    assert_eq!(net.b.endpoint().accept_queue_len(h), Ok(4));
+}
+
 #[test]
 fn icmp_errors_during_connect_map_to_errnos() {
     use tcp_core::{IcmpError, IcmpErrorKind};
