@@ -2,7 +2,7 @@
 //! expiry of 1M timers with deadlines spread over 10 s at 1 ms ticks (the
 //! shape of per-connection RTO / delayed-ACK / keep-alive timers).
 //!
-//! `cargo run --release -p mtcp-benches --bin timers_wheel [-- [--quick] [N]]`
+//! `cargo run --release -p mtcp-benches --bin timers_wheel [-- N | --timers N] [--quick]`
 //! Prints the median ns/op over several rounds and records each operation
 //! in `target/bench/latest.json` (bench `timers_wheel`, stack `mtcp-rs`, no
 //! Linux counterpart; concurrency 1, the timer count in the note). Never
@@ -41,9 +41,15 @@ fn ns_per(start: Instant, ops: usize) -> f64 {
 fn main() {
     let quick = record::quick_requested();
     let rounds = if quick { 3 } else { 5 };
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
+    // N is the first argument or follows `--timers`: other benches' flags
+    // with numbers (`cargo xtask bench --secs 2`) are not a timer count.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--timers")
+        .and_then(|i| args.get(i + 1))
+        .or(args.first())
+        .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let ds = deadlines(n, 0x9e37_79b9_7f4a_7c15);
     let mut order: Vec<usize> = (0..n).collect();
