@@ -736,3 +736,104 @@ fn threaded_mode_pinned_like_mtcp() {
     let _ctx = app.join().unwrap();
     kserver.join().unwrap().unwrap();
 }
+
+/// `ping` (iputils-ping) from the kernel namespace gets our echo replies:
+/// the steering program hands ICMP to our address to the stack, whose
+/// netif answers echo requests (RFC 1122 section 3.2.2.6). Our namespace's
+/// kernel has no address, so without ICMP steering nobody would answer.
+#[test]
+fn kernel_ping_gets_our_echo_replies() {
+    if skip_unless_root("kernel_ping_gets_our_echo_replies") {
+        return;
+    }
+    if std::process::Command::new("ping")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        panic!("ping not found: install iputils-ping (cargo xtask deps)");
+    }
+    let net = start(1, ThreadMode::Threaded, |_| {});
+    let ours = net.pair.our_ip.to_string();
+    let out = net
+        .pair
+        .peer
+        .exec("ping", &["-n", "-c", "3", "-i", "0.2", "-W", "2", &ours])
+        .expect("ping gets replies");
+    assert!(
+        out.contains("3 packets transmitted, 3 received"),
+        "ping output: {out}"
+    );
+    // Larger payloads too (still one frame): the reply echoes them whole.
+    let out = net
+        .pair
+        .peer
+        .exec(
+            "ping",
+            &["-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", "1400", &ours],
+        )
+        .expect("ping with 1400-byte payloads gets replies");
+    assert!(
+        out.contains("2 packets transmitted, 2 received"),
+        "ping output: {out}"
+    );
+}
+
+/// An ICMP error for one of our flows reaches the engine over AF_XDP: our
+/// client connects through the kernel namespace (our gateway) to an address
+/// the kernel routes as `prohibit`, so the kernel answers the SYN with ICMP
+/// destination unreachable, code 13 (communication administratively
+/// prohibited). tcp-core treats that as a hard error in SYN-SENT (RFC 5927
+/// section 4.1; RFC 9293 section 3.10.7.3 MAY-handle), so connect fails
+/// with ECONNREFUSED at once instead of retrying the SYN until ETIMEDOUT.
+#[test]
+fn icmp_prohibited_fails_our_connect_with_econnrefused() {
+    if skip_unless_root("icmp_prohibited_fails_our_connect_with_econnrefused") {
+        return;
+    }
+    let mut net = start(1, ThreadMode::Threaded, |c| {
+        let a = c.net.address.octets();
+        c.net.gateway = Some(std::net::Ipv4Addr::new(a[0], a[1], a[2], 2));
+    });
+    assert_eq!(
+        net.pair.peer_ip.octets()[3],
+        2,
+        "the gateway set above is the kernel's address"
+    );
+    // TEST-NET-2 (RFC 5737): off our subnet, so it goes to the gateway.
+    let target = "198.51.100.7";
+    // The kernel only sends ICMP for a prohibit route when forwarding.
+    net.pair
+        .peer
+        .exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=1"])
+        .expect("enable forwarding in the kernel namespace");
+    net.pair
+        .peer
+        .ip(&["route", "add", "prohibit", &format!("{target}/32")])
+        .expect("prohibit route");
+    let ctx = net.take_ctx();
+    let dst = SocketAddrV4::new(target.parse().unwrap(), 80);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let client = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = TcpStream::connect(&ctx, dst).map(|_| ());
+        let _ = tx.send((r, t.elapsed()));
+        ctx
+    });
+    // Without the ICMP error the SYN would be retried (first RTO 1 s) until
+    // the connect timed out; with it the attempt ends within a round trip.
+    let (r, took) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("connect ended within 10 s (no ICMP error seen?)");
+    let e = r.expect_err("connect to a prohibited destination fails");
+    assert_eq!(
+        e.raw_os_error(),
+        Some(Errno::ECONNREFUSED.errno()),
+        "connect error: {e}"
+    );
+    assert!(
+        took < Duration::from_millis(900),
+        "refused before the first SYN retransmission, took {took:?}"
+    );
+    drop(client.join().unwrap());
+}
