@@ -21,6 +21,7 @@ pub const PACKAGES: &[&str] = &[
     "iproute2",
     "curl",
     "python3",
+    "iputils-ping",
 ];
 
 fn installed(pkg: &str) -> bool {
