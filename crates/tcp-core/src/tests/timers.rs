@@ -285,3 +285,38 @@ fn default_syn_retries_last_at_least_three_minutes_must_23() {
     b.advance(Duration::from_secs(10));
     assert_eq!(b.state(h), State::Closed);
 }
+
+#[test]
+fn rto_restarted_later_does_not_fire_at_the_old_deadline_rfc6298() {
+    // The endpoint keeps a timer's earlier wheel entry when the deadline
+    // moves later (lazy re-arm); the early wake-up must do nothing.
+    let mut e = established();
+    e.b.ep.set_nodelay(e.h, true).unwrap();
+    e.b.ep.send(e.b.now, e.h, b"a").unwrap();
+    assert_eq!(data_segments(&e.b.drain()).len(), 1);
+    let t0 = e.b.now;
+    e.b.advance(Duration::from_millis(500));
+    e.b.ep.send(e.b.now, e.h, b"b").unwrap();
+    assert_eq!(data_segments(&e.b.drain()).len(), 1);
+    e.b.advance(Duration::from_millis(100));
+    // "a" acknowledged: the timer restarts for "b" (RFC 6298 section 5.3).
+    e.b.send(TcpRepr {
+        ack: e.our_nxt + 1,
+        ..e.seg()
+    });
+    let acked_at = e.b.now;
+    // The old deadline (1 s after "a") passes without a retransmission.
+    let out = e.b.advance(Duration::from_millis(600));
+    assert!(data_segments(&out).is_empty(), "{out:?}");
+    assert!((e.b.now - t0).as_millis() >= 1200);
+    let next = e.b.ep.poll_timeout().expect("retransmission timer armed");
+    assert!(next > e.b.now);
+    let mut out = Vec::new();
+    while out.is_empty() {
+        out = e.b.advance(Duration::from_millis(10));
+    }
+    assert_eq!(out[0].payload, b"b");
+    // One RTO after the ACK: the 1 s minimum (RFC 6298 section 2.4).
+    let waited = (e.b.now - acked_at).as_millis();
+    assert!((1000..=1020).contains(&waited), "{waited} ms");
+}
