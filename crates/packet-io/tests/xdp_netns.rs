@@ -345,6 +345,146 @@ fn steering_leaves_other_traffic_to_the_kernel() {
     assert!(stats.passed >= 5);
 }
 
+/// ICMP frames seen at an XSK: every IPv4 ICMP frame (fragments included)
+/// and the echo requests among them.
+#[derive(Debug, Default)]
+struct IcmpSeen {
+    frames: usize,
+    echo_requests: usize,
+}
+
+/// Serves one queue until `stop`: answers ARP for `ip`, counts IPv4 ICMP
+/// frames to it and does not answer them.
+fn count_icmp<Q: PacketQueue>(
+    queue: &mut Q,
+    ip: Ipv4Addr,
+    mac: [u8; 6],
+    stop: &AtomicBool,
+) -> IcmpSeen {
+    let mut seen = IcmpSeen::default();
+    let mut waiter = Waiter::new(WaitConfig::default()).unwrap();
+    let mut rx = FrameBatch::with_capacity(64);
+    let mut tx = FrameBatch::with_capacity(64);
+    let mut keep = FrameBatch::with_capacity(64);
+    while !stop.load(Ordering::Acquire) {
+        waiter
+            .wait(
+                std::slice::from_mut(queue),
+                &[Interest::RX],
+                Some(Duration::from_millis(20)),
+            )
+            .unwrap();
+        queue.recv(&mut rx);
+        while let Some(mut f) = rx.pop() {
+            let bytes = queue.frame_mut(&mut f).unwrap();
+            if answer_arp(bytes, ip, mac) {
+                tx.push(f);
+                continue;
+            }
+            // Ethernet, IPv4 with protocol 1 (ICMP) to `ip`.
+            if bytes.len() >= 34
+                && bytes[12..14] == [0x08, 0x00]
+                && bytes[23] == 1
+                && bytes[30..34] == ip.octets()
+            {
+                seen.frames += 1;
+                let ihl = usize::from(bytes[14] & 0x0f) * 4;
+                let first_fragment = u16::from_be_bytes([bytes[20], bytes[21]]) & 0x1fff == 0;
+                if first_fragment && bytes.get(14 + ihl) == Some(&8) {
+                    seen.echo_requests += 1;
+                }
+            }
+            keep.push(f);
+        }
+        queue.release(&mut keep).unwrap();
+        if !tx.is_empty() {
+            queue.send(&mut tx).unwrap();
+            queue.release(&mut tx).unwrap();
+        }
+        queue.maintain();
+    }
+    seen
+}
+
+/// `SteerConfig::icmp` decides who sees ICMP to our address: with it on,
+/// echo requests (every fragment of them, whatever the port bitmap) reach
+/// the XSK and the kernel, which owns the address too, never answers; with
+/// it off they go to the kernel, which answers them, and the XSK sees none.
+#[test]
+fn steering_icmp_flag_decides_who_sees_icmp() {
+    if skip_unless_root("steering_icmp_flag_decides_who_sees_icmp") {
+        return;
+    }
+    for icmp in [true, false] {
+        let net = VethPair::new(&VethOptions {
+            kernel_ip_on_ours: true,
+            ..VethOptions::default()
+        })
+        .unwrap();
+        let our_ip = net.our_ip;
+        let our_if = net.our_if.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let server = {
+            let stop = Arc::clone(&stop);
+            net.ours.spawn(move || {
+                // Only UDP port 7000 by port: ICMP must not depend on the bitmap.
+                let steer = steer_udp(our_ip, Some(vec![7000])).with_icmp(icmp);
+                let (steering, mut queues) =
+                    open_queues(&our_if, None, &small_config(), &steer).unwrap();
+                ready_tx.send(()).unwrap();
+                let seen = count_icmp(&mut queues[0], our_ip, [2, 0, 0, 0, 0, 0x0a], &stop);
+                (seen, steering.stats().unwrap())
+            })
+        };
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server ready");
+        let ping = |extra: &[&str]| {
+            let ours = our_ip.to_string();
+            let mut args = vec!["netns", "exec", net.peer.name(), "ping", "-n", "-W", "1"];
+            args.extend_from_slice(extra);
+            args.push(&ours);
+            let out = std::process::Command::new("ip")
+                .args(&args)
+                .output()
+                .expect("ping (iputils-ping) runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // Three small echo requests, then one of 2000 bytes, which the
+        // kernel sends as two fragments (veth MTU 1500).
+        let small = ping(&["-c", "3", "-i", "0.2"]);
+        let large = ping(&["-c", "1", "-s", "2000"]);
+        stop.store(true, Ordering::Release);
+        let (seen, stats) = server.join().unwrap().unwrap();
+        eprintln!("icmp={icmp}: {seen:?} {stats:?}");
+        if icmp {
+            assert_eq!(seen.echo_requests, 4, "echo requests at the XSK");
+            assert_eq!(seen.frames, 5, "ICMP frames (fragments too) at the XSK");
+            assert_eq!(stats.redirected_ip, 5);
+            assert!(
+                small.contains("3 packets transmitted, 0 received"),
+                "{small}"
+            );
+            assert!(
+                large.contains("1 packets transmitted, 0 received"),
+                "{large}"
+            );
+        } else {
+            assert_eq!(seen.frames, 0, "no ICMP at the XSK: {seen:?}");
+            assert_eq!(stats.redirected_ip, 0);
+            assert!(
+                small.contains("3 packets transmitted, 3 received"),
+                "{small}"
+            );
+            assert!(
+                large.contains("1 packets transmitted, 1 received"),
+                "{large}"
+            );
+        }
+    }
+}
+
 #[test]
 fn killed_process_leaves_no_xdp_program() {
     if skip_unless_root("killed_process_leaves_no_xdp_program") {
