@@ -90,3 +90,8 @@ pub use epoll_events::{CtlOp, Event, Events};
 pub use socket_api::{Errno, Fd, MsgFlags, Shutdown, SockOpt, SockOptName};
 pub use stats::CoreStats;
 pub use stream::{TcpListener, TcpStream};
+
+/// Compiles the README's code as a doctest, so the front page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
