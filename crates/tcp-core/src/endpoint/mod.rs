@@ -239,7 +239,7 @@ impl Endpoint {
             events: VecDeque::new(),
             conn_count: 0,
             stats: EndpointStats::default(),
-            pool: BufferPool::new(256),
+            pool: BufferPool::new(4096),
         }
     }
 
