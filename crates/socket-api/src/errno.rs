@@ -61,6 +61,13 @@ pub enum Errno {
     EOPNOTSUPP,
     /// `ENOPROTOOPT`: unknown socket option or level.
     ENOPROTOOPT,
+    /// `EEXIST`: already present (`epoll_ctl` ADD of a registered descriptor).
+    EEXIST,
+    /// `ENOENT`: not present (`epoll_ctl` MOD or DEL of an unregistered descriptor).
+    ENOENT,
+    /// `ENOSPC`: a per-instance limit was reached (`epoll_ctl` ADD past the most
+    /// watched descriptors, Linux's `max_user_watches`).
+    ENOSPC,
 }
 
 impl Errno {
@@ -92,6 +99,9 @@ impl Errno {
             Errno::ENOBUFS => 105,
             Errno::EOPNOTSUPP => 95,
             Errno::ENOPROTOOPT => 92,
+            Errno::EEXIST => 17,
+            Errno::ENOENT => 2,
+            Errno::ENOSPC => 28,
         }
     }
 
@@ -123,6 +133,9 @@ impl Errno {
             Errno::ENOBUFS => "ENOBUFS",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
             Errno::ENOPROTOOPT => "ENOPROTOOPT",
+            Errno::EEXIST => "EEXIST",
+            Errno::ENOENT => "ENOENT",
+            Errno::ENOSPC => "ENOSPC",
         }
     }
 
@@ -154,11 +167,14 @@ impl Errno {
             Errno::ENOBUFS => "No buffer space available",
             Errno::EOPNOTSUPP => "Operation not supported",
             Errno::ENOPROTOOPT => "Protocol not available",
+            Errno::EEXIST => "File exists",
+            Errno::ENOENT => "No such file or directory",
+            Errno::ENOSPC => "No space left on device",
         }
     }
 
     /// Every variant (tests, tables).
-    pub const ALL: [Errno; 24] = [
+    pub const ALL: [Errno; 27] = [
         Errno::EAGAIN,
         Errno::EINPROGRESS,
         Errno::EALREADY,
@@ -183,9 +199,16 @@ impl Errno {
         Errno::ENOBUFS,
         Errno::EOPNOTSUPP,
         Errno::ENOPROTOOPT,
+        Errno::EEXIST,
+        Errno::ENOENT,
+        Errno::ENOSPC,
     ];
 
-    /// The `std::io::ErrorKind` a `std::io::Error` built from this errno has.
+    /// A `std::io::ErrorKind` for this errno. Note that `io::Error::from(errno)`
+    /// carries the raw OS number, whose `kind()` is std's own classification: it
+    /// agrees for most errnos, but std reports `InProgress` for `EINPROGRESS`,
+    /// `HostUnreachable`/`NetworkUnreachable` for those two, and `Uncategorized`
+    /// for several (`EALREADY`, `EBADF`, `EMFILE`, ...).
     #[must_use]
     pub fn kind(self) -> io::ErrorKind {
         use io::ErrorKind as K;
@@ -206,6 +229,9 @@ impl Errno {
             | Errno::EPROTONOSUPPORT
             | Errno::ESOCKTNOSUPPORT => K::Unsupported,
             Errno::ENOBUFS | Errno::EMFILE => K::OutOfMemory,
+            Errno::EEXIST => K::AlreadyExists,
+            Errno::ENOENT => K::NotFound,
+            Errno::ENOSPC => K::StorageFull,
             Errno::EISCONN | Errno::EHOSTUNREACH | Errno::ENETUNREACH => K::Other,
         }
     }

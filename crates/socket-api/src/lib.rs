@@ -61,8 +61,11 @@
 //! * Differences from Linux, on purpose or for lack of engine support: `write` on a
 //!   socket that never connected is `ENOTCONN` (Linux says `EPIPE`); `shutdown`
 //!   during the handshake is `ENOTCONN` (Linux aborts the attempt); `SO_LINGER` with a
-//!   non-zero time does not make `close` wait (the engine cannot report when a closed
-//!   connection's data was acknowledged); `SO_RCVBUF`/`SO_SNDBUF` are not doubled.
+//!   non-zero time does not make [`SocketTable::close`] wait, since no call here
+//!   blocks: the runtime's blocking `close` lingers itself (`shutdown(SHUT_WR)`, then
+//!   waits, descriptor still open, until the engine state shows the data and FIN
+//!   acknowledged or the time is up, then closes); `SO_RCVBUF`/`SO_SNDBUF` are not
+//!   doubled; a listener queues at most `backlog` connections (Linux one more).
 //! * The runtime must call [`SocketTable::drain_changes`] regularly: it also learns
 //!   there when closed connections are released, which frees their ports for `bind`.
 //!

@@ -578,6 +578,9 @@ fn errno_numbers_and_text() {
         (Errno::EOPNOTSUPP, 95),
         (Errno::ENOPROTOOPT, 92),
         (Errno::ENOTSOCK, 88),
+        (Errno::EEXIST, 17),
+        (Errno::ENOENT, 2),
+        (Errno::ENOSPC, 28),
     ];
     for &(e, n) in table {
         assert_eq!(e.errno(), n, "{e:?}");
@@ -588,6 +591,10 @@ fn errno_numbers_and_text() {
         let io: std::io::Error = e.into();
         assert_eq!(io.raw_os_error(), Some(e.errno()));
         assert!(e.to_string().contains(e.name()));
+    }
+    // The epoll errnos' kind() is the one std gives the same OS error number.
+    for e in [Errno::EEXIST, Errno::ENOENT, Errno::ENOSPC] {
+        assert_eq!(std::io::Error::from(e).kind(), e.kind(), "{e:?}");
     }
     assert_eq!(
         std::io::Error::from(Errno::ECONNRESET).kind(),
