@@ -207,7 +207,8 @@ impl Errno {
     /// A `std::io::ErrorKind` for this errno. Note that `io::Error::from(errno)`
     /// carries the raw OS number, whose `kind()` is std's own classification: it
     /// agrees for most errnos, but std reports `InProgress` for `EINPROGRESS`,
-    /// `HostUnreachable`/`NetworkUnreachable` for those two, and `Uncategorized`
+    /// `HostUnreachable`/`NetworkUnreachable` for those two, `StorageFull` for
+    /// `ENOSPC` (here `Other`: the kind is newer than the MSRV), and `Uncategorized`
     /// for several (`EALREADY`, `EBADF`, `EMFILE`, ...).
     #[must_use]
     pub fn kind(self) -> io::ErrorKind {
@@ -231,8 +232,8 @@ impl Errno {
             Errno::ENOBUFS | Errno::EMFILE => K::OutOfMemory,
             Errno::EEXIST => K::AlreadyExists,
             Errno::ENOENT => K::NotFound,
-            Errno::ENOSPC => K::StorageFull,
-            Errno::EISCONN | Errno::EHOSTUNREACH | Errno::ENETUNREACH => K::Other,
+            // `StorageFull` (std's kind for 28) is newer than the MSRV.
+            Errno::EISCONN | Errno::ENOSPC | Errno::EHOSTUNREACH | Errno::ENETUNREACH => K::Other,
         }
     }
 }
