@@ -64,8 +64,10 @@ pub struct Assembler {
     ready: usize,
     /// Sum of the range lengths.
     held: usize,
-    max_bytes: usize,
-    max_ranges: usize,
+    /// The bounds, stored in 32 bits (a TCP window is below 2^30 bytes) to
+    /// keep connections small.
+    max_bytes: u32,
+    max_ranges: u32,
     clock: u64,
 }
 
@@ -78,8 +80,8 @@ impl Assembler {
             ranges: Vec::new(),
             ready: 0,
             held: 0,
-            max_bytes,
-            max_ranges,
+            max_bytes: u32::try_from(max_bytes).unwrap_or(u32::MAX),
+            max_ranges: u32::try_from(max_ranges).unwrap_or(u32::MAX),
             clock: 0,
         }
     }
@@ -127,7 +129,7 @@ impl Assembler {
         }
         let new_held = self.held - merged_len + (new_end - new_start);
         let new_count = self.ranges.len() - (last - first) + 1;
-        if new_held > self.max_bytes || new_count > self.max_ranges {
+        if new_held > self.max_bytes() || new_count > self.max_ranges() {
             return Err(AssemblerFull);
         }
         let range = Range {
@@ -141,7 +143,7 @@ impl Assembler {
         } else {
             // new_count <= max_ranges == capacity: no reallocation.
             if self.ranges.capacity() == 0 {
-                self.ranges.reserve_exact(self.max_ranges);
+                self.ranges.reserve_exact(self.max_ranges());
             }
             self.ranges.insert(first, range);
         }
@@ -222,12 +224,12 @@ impl Assembler {
 
     /// The bound on held bytes.
     pub fn max_bytes(&self) -> usize {
-        self.max_bytes
+        self.max_bytes as usize
     }
 
     /// The bound on the number of ranges.
     pub fn max_ranges(&self) -> usize {
-        self.max_ranges
+        self.max_ranges as usize
     }
 
     /// Forgets everything (on reset or abort).

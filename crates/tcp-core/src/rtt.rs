@@ -55,14 +55,18 @@ const MAX_BACKOFF: u32 = 32;
 /// RFC 6298 RTT estimator and retransmission timeout.
 #[derive(Clone, Debug)]
 pub struct RttEstimator {
-    /// Smoothed RTT (us); `None` until the first sample.
-    srtt: Option<u64>,
+    /// Smoothed RTT (us); meaningful once `sampled` (a flag rather than an
+    /// `Option` keeps the estimator, and so each connection, 8 bytes
+    /// smaller).
+    srtt: u64,
     /// RTT variation (us).
     rttvar: u64,
     /// RTO (us) from the last computation, before backoff.
     base_rto: u64,
     /// Number of doublings applied since the last sample or reset.
     backoff: u32,
+    /// At least one sample was taken.
+    sampled: bool,
     min: u64,
     max: u64,
 }
@@ -80,10 +84,11 @@ impl RttEstimator {
         let max = duration_as_micros(max).max(min);
         let initial = duration_as_micros(initial).clamp(min, max);
         RttEstimator {
-            srtt: None,
+            srtt: 0,
             rttvar: 0,
             base_rto: initial,
             backoff: 0,
+            sampled: false,
             min,
             max,
         }
@@ -100,24 +105,22 @@ impl RttEstimator {
     /// (Karn) ends.
     pub fn on_sample(&mut self, rtt: Duration) {
         let r = duration_as_micros(rtt);
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
-            Some(srtt) => {
-                let delta = srtt.abs_diff(r);
-                self.rttvar = self
-                    .rttvar
-                    .saturating_sub(self.rttvar >> BETA_SHIFT)
-                    .saturating_add(delta >> BETA_SHIFT);
-                self.srtt = Some(
-                    srtt.saturating_sub(srtt >> ALPHA_SHIFT)
-                        .saturating_add(r >> ALPHA_SHIFT),
-                );
-            }
+        if self.sampled {
+            let srtt = self.srtt;
+            let delta = srtt.abs_diff(r);
+            self.rttvar = self
+                .rttvar
+                .saturating_sub(self.rttvar >> BETA_SHIFT)
+                .saturating_add(delta >> BETA_SHIFT);
+            self.srtt = srtt
+                .saturating_sub(srtt >> ALPHA_SHIFT)
+                .saturating_add(r >> ALPHA_SHIFT);
+        } else {
+            self.srtt = r;
+            self.rttvar = r / 2;
+            self.sampled = true;
         }
-        let srtt = self.srtt.unwrap_or(r);
+        let srtt = self.srtt;
         let var_term = self
             .rttvar
             .saturating_mul(K)
@@ -160,7 +163,7 @@ impl RttEstimator {
     /// completes after a SYN (or SYN-ACK) was retransmitted; it does nothing
     /// once an RTT sample exists, since the RTO then comes from measurement.
     pub fn on_syn_timeout_fallback(&mut self) {
-        if self.srtt.is_none() {
+        if !self.sampled {
             let fallback = duration_as_micros(SYN_FALLBACK_RTO).min(self.max);
             self.base_rto = self.base_rto.max(fallback);
             self.backoff = 0;
@@ -169,7 +172,7 @@ impl RttEstimator {
 
     /// The smoothed RTT, once at least one sample was taken.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt.map(Duration::from_micros)
+        self.sampled.then(|| Duration::from_micros(self.srtt))
     }
 
     /// The RTT variation (zero before the first sample).
