@@ -115,6 +115,48 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Builds the binaries of `mtcp-benches` in release mode and returns their
+/// names and executables, sorted by name (from cargo's JSON messages, so
+/// that `CARGO_TARGET_DIR` and the build profile's layout need no guessing).
+fn build_bench_bins() -> Result<Vec<(String, PathBuf)>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args = [
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "mtcp-benches",
+        "--bins",
+        "--message-format=json-render-diagnostics",
+    ];
+    let out = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
+    if !out.status.success() {
+        bail!("building the benches failed ({})", out.status);
+    }
+    const KEY: &str = "\"executable\":\"";
+    let mut bins: Vec<(String, PathBuf)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"kind\":[\"bin\"]"))
+        .filter_map(|l| {
+            let rest = &l[l.find(KEY)? + KEY.len()..];
+            let exe = PathBuf::from(&rest[..rest.find('"')?]);
+            let name = exe.file_name()?.to_str()?.to_owned();
+            Some((name, exe))
+        })
+        .collect();
+    bins.sort();
+    bins.dedup();
+    if bins.is_empty() {
+        bail!("cargo built no bench binaries");
+    }
+    Ok(bins)
+}
+
 /// Runs every benchmark binary of `benches/src/bin` in release mode, each
 /// with the same arguments, then prints the Markdown table of the figures
 /// (`latest.md`) and where `latest.json` and `latest.svg` are.
@@ -131,26 +173,10 @@ fn bench(extra: &[String]) -> Result<()> {
         .map(String::as_str)
         .filter(|a| *a != "--append")
         .collect();
-    let dir = root().join("benches/src/bin");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_suffix(".rs").map(str::to_owned)
-        })
-        .collect();
-    names.sort();
-    // Build once up front, so that the times below are the runs' own.
-    cargo(&[
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "mtcp-benches",
-        "--bins",
-    ])?;
-
+    // Build once up front and run the executables themselves: the times
+    // below are the runs' own, and every binary comes from the same build
+    // even when the sources change meanwhile.
+    let bins = build_bench_bins()?;
     let out = bench_dir();
     let (json, md, svg) = (
         out.join("latest.json"),
@@ -177,23 +203,20 @@ fn bench(extra: &[String]) -> Result<()> {
     let started = Instant::now();
     let mut times: Vec<(String, f64)> = Vec::new();
     let mut failed: Vec<String> = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        eprintln!("xtask: bench {name} ({}/{})", i + 1, names.len());
-        let mut args = vec![
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "mtcp-benches",
-            "--bin",
-            name,
-            "--",
-        ];
-        args.extend(pass.iter().copied());
+    for (i, (name, exe)) in bins.iter().enumerate() {
+        eprintln!("xtask: bench {name} ({}/{})", i + 1, bins.len());
         let t = Instant::now();
-        if let Err(e) = cargo(&args) {
-            eprintln!("xtask: bench {name} FAILED: {e:#}");
-            failed.push(name.clone());
+        let status = Command::new(exe).args(&pass).current_dir(root()).status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => {
+                eprintln!("xtask: bench {name} FAILED ({s})");
+                failed.push(name.clone());
+            }
+            Err(e) => {
+                eprintln!("xtask: bench {name} FAILED to start: {e}");
+                failed.push(name.clone());
+            }
         }
         times.push((name.clone(), t.elapsed().as_secs_f64()));
     }
