@@ -70,6 +70,12 @@ fn ring_grow(buf: &mut Box<[u8]>, head: usize, keep: usize, needed: usize, cap: 
     *buf = new;
 }
 
+/// A capacity in the 32 bits the buffers store it in (larger ones are
+/// capped: a TCP window is below 2^30 bytes anyway).
+fn clamp_cap(capacity: usize) -> u32 {
+    u32::try_from(capacity).unwrap_or(u32::MAX)
+}
+
 /// Physical position `offset` bytes after `head` in a ring of `cap` bytes.
 /// The caller guarantees `head < cap` and `offset <= cap` (or `cap == 0`).
 fn ring_pos(head: usize, offset: usize, cap: usize) -> usize {
@@ -93,9 +99,9 @@ pub struct SendBuffer {
     /// The ring's storage: at most `cap` bytes, grown on demand.
     buf: Box<[u8]>,
     /// Capacity: the most bytes the buffer holds.
-    cap: usize,
+    cap: u32,
     /// Physical position of the byte at SND.UNA.
-    head: usize,
+    head: u32,
     /// Bytes stored.
     len: usize,
 }
@@ -106,26 +112,23 @@ impl SendBuffer {
     /// engine reuse a released connection's memory without allocating or
     /// zeroing it.
     pub fn from_storage(storage: Box<[u8]>) -> SendBuffer {
-        SendBuffer {
-            cap: storage.len(),
-            buf: storage,
-            head: 0,
-            len: 0,
-        }
+        let capacity = storage.len();
+        SendBuffer::with_storage(storage, capacity)
     }
 
     /// A buffer of `capacity` bytes starting on `storage` (reused, contents
     /// ignored), which grows when data needs more room. Storage larger than
     /// `capacity` is dropped and the buffer starts empty.
     pub fn with_storage(storage: Box<[u8]>, capacity: usize) -> SendBuffer {
-        let buf = if storage.len() <= capacity {
+        let cap = clamp_cap(capacity);
+        let buf = if storage.len() <= cap as usize {
             storage
         } else {
             Box::default()
         };
         SendBuffer {
             buf,
-            cap: capacity,
+            cap,
             head: 0,
             len: 0,
         }
@@ -141,7 +144,7 @@ impl SendBuffer {
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
             buf: Box::default(),
-            cap: capacity,
+            cap: clamp_cap(capacity),
             head: 0,
             len: 0,
         }
@@ -149,7 +152,7 @@ impl SendBuffer {
 
     /// Total capacity in bytes.
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.cap as usize
     }
 
     /// Bytes of storage allocated now (at most the capacity).
@@ -169,7 +172,7 @@ impl SendBuffer {
 
     /// Free space: how many more bytes [`write`](Self::write) would accept.
     pub fn free(&self) -> usize {
-        self.cap - self.len
+        self.cap as usize - self.len
     }
 
     /// Appends as much of `data` as fits; returns the number of bytes taken.
@@ -177,10 +180,16 @@ impl SendBuffer {
         let n = data.len().min(self.free());
         if n > 0 {
             if self.len + n > self.buf.len() {
-                ring_grow(&mut self.buf, self.head, self.len, self.len + n, self.cap);
+                ring_grow(
+                    &mut self.buf,
+                    self.head as usize,
+                    self.len,
+                    self.len + n,
+                    self.cap as usize,
+                );
                 self.head = 0;
             }
-            let pos = ring_pos(self.head, self.len, self.buf.len());
+            let pos = ring_pos(self.head as usize, self.len, self.buf.len());
             ring_write(&mut self.buf, pos, &data[..n]);
             self.len += n;
         }
@@ -196,7 +205,7 @@ impl SendBuffer {
             // Restarting at the front keeps later segments contiguous.
             self.head = 0;
         } else {
-            self.head = ring_pos(self.head, n, self.buf.len());
+            self.head = ring_pos(self.head as usize, n, self.buf.len()) as u32;
         }
         n
     }
@@ -217,7 +226,7 @@ impl SendBuffer {
             return (&[], &[]);
         }
         let n = max.min(self.len - offset);
-        let pos = ring_pos(self.head, offset, self.buf.len());
+        let pos = ring_pos(self.head as usize, offset, self.buf.len());
         ring_slices(&self.buf, pos, n)
     }
 
@@ -248,9 +257,9 @@ pub struct RecvBuffer {
     /// The ring's storage: at most `cap` bytes, grown on demand.
     buf: Box<[u8]>,
     /// Capacity: readable plus window bytes.
-    cap: usize,
+    cap: u32,
     /// Physical position of the first readable byte.
-    head: usize,
+    head: u32,
     /// Readable bytes.
     len: usize,
 }
@@ -259,25 +268,22 @@ impl RecvBuffer {
     /// A buffer over `storage` (see [`SendBuffer::from_storage`]): nothing is
     /// readable until written and committed.
     pub fn from_storage(storage: Box<[u8]>) -> RecvBuffer {
-        RecvBuffer {
-            cap: storage.len(),
-            buf: storage,
-            head: 0,
-            len: 0,
-        }
+        let capacity = storage.len();
+        RecvBuffer::with_storage(storage, capacity)
     }
 
     /// A buffer of `capacity` bytes starting on `storage` (see
     /// [`SendBuffer::with_storage`]).
     pub fn with_storage(storage: Box<[u8]>, capacity: usize) -> RecvBuffer {
-        let buf = if storage.len() <= capacity {
+        let cap = clamp_cap(capacity);
+        let buf = if storage.len() <= cap as usize {
             storage
         } else {
             Box::default()
         };
         RecvBuffer {
             buf,
-            cap: capacity,
+            cap,
             head: 0,
             len: 0,
         }
@@ -288,7 +294,13 @@ impl RecvBuffer {
     fn reserve(&mut self, needed: usize) {
         if needed > self.buf.len() {
             let old = self.buf.len();
-            ring_grow(&mut self.buf, self.head, old, needed, self.cap);
+            ring_grow(
+                &mut self.buf,
+                self.head as usize,
+                old,
+                needed,
+                self.cap as usize,
+            );
             self.head = 0;
         }
     }
@@ -303,7 +315,7 @@ impl RecvBuffer {
     pub fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
             buf: Box::default(),
-            cap: capacity,
+            cap: clamp_cap(capacity),
             head: 0,
             len: 0,
         }
@@ -311,7 +323,7 @@ impl RecvBuffer {
 
     /// Total capacity in bytes.
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.cap as usize
     }
 
     /// Bytes of storage allocated now (at most the capacity).
@@ -333,7 +345,7 @@ impl RecvBuffer {
     /// (before window scaling and silly-window avoidance, which are the
     /// engine's job).
     pub fn window(&self) -> usize {
-        self.cap - self.len
+        self.cap as usize - self.len
     }
 
     /// Copies readable bytes into `dst` and consumes them; returns how many.
@@ -346,7 +358,7 @@ impl RecvBuffer {
     /// many.
     pub fn peek(&self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.len);
-        ring_read(&self.buf, self.head, &mut dst[..n]);
+        ring_read(&self.buf, self.head as usize, &mut dst[..n]);
         n
     }
 
@@ -354,14 +366,14 @@ impl RecvBuffer {
     /// the ring wraps), for zero-copy reads followed by
     /// [`consume`](Self::consume).
     pub fn peek_slices(&self) -> (&[u8], &[u8]) {
-        ring_slices(&self.buf, self.head, self.len)
+        ring_slices(&self.buf, self.head as usize, self.len)
     }
 
     /// Discards up to `n` readable bytes; returns how many were discarded.
     pub fn consume(&mut self, n: usize) -> usize {
         let n = n.min(self.len);
         self.len -= n;
-        self.head = ring_pos(self.head, n, self.buf.len());
+        self.head = ring_pos(self.head as usize, n, self.buf.len()) as u32;
         n
     }
 
@@ -374,7 +386,7 @@ impl RecvBuffer {
         let n = data.len().min(room);
         if n > 0 {
             self.reserve(self.len + offset + n);
-            let pos = ring_pos(self.head, self.len + offset, self.buf.len());
+            let pos = ring_pos(self.head as usize, self.len + offset, self.buf.len());
             ring_write(&mut self.buf, pos, &data[..n]);
         }
         n
