@@ -196,21 +196,19 @@ fn draw_panel(
             .flat_map(|r| [r.min, r.median, r.max])
             .filter(|v| v.is_finite() && *v > 0.0)
     };
-    // Latencies span decades (tens of microseconds to seconds): log10 axis,
-    // drawn as log10 of the values on a linear axis. The headroom above the
-    // bars keeps them clear of the legend.
-    let log = unit == "us";
+    // Latencies span decades (tens of microseconds to seconds), and so do
+    // some panels' figures: log10 axis, drawn as log10 of the values on a
+    // linear axis. The top of the plot is left to the legend (one line per
+    // stack) and the ratios: the bars end below it.
+    let (lo_v, hi_v) = values().fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let log = unit == "us" || (lo_v.is_finite() && hi_v / lo_v > 30.0);
+    let free = ((stacks.len() * 20 + 45) as f64 / 220.0).min(0.6);
     let (y0, ymax) = if log {
-        let lo = values()
-            .fold(f64::INFINITY, f64::min)
-            .max(1e-3)
-            .log10()
-            .floor();
-        let hi = values().fold(0.0f64, f64::max).max(1e-3).log10();
-        let hi = hi.max(lo + 1.0);
-        (lo, hi + 0.5 * (hi - lo))
+        let lo = lo_v.max(1e-3).log10().floor();
+        let hi = hi_v.max(1e-3).log10().max(lo + 1.0);
+        (lo, lo + (hi - lo) / (1.0 - free))
     } else {
-        (0.0, values().fold(0.0f64, f64::max).max(1e-9) * 1.5)
+        (0.0, hi_v.max(1e-9) / (1.0 - free))
     };
     let y = |v: f64| if log { v.max(1e-3).log10() } else { v };
     let caption = if log {
