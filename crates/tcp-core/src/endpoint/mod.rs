@@ -520,18 +520,6 @@ impl Endpoint {
         if current == next {
             return;
         }
-        // Lazy re-arm: a deadline that moved later (the retransmission timer
-        // restarted by an ACK, the common case) keeps the earlier wheel
-        // entry. When it fires, `on_timeout` finds nothing due and
-        // `after_change` re-inserts the entry at the real deadline: one
-        // wheel operation per expiry instead of a cancel and an insert per
-        // change. `poll_timeout` may then report a wake-up that is early,
-        // never one that is late.
-        if let (Some(cur), Some(at)) = (current, next) {
-            if cur < at {
-                return;
-            }
-        }
         if let Some((_, tok)) = entry.timer.take() {
             self.timers.cancel(tok);
         }

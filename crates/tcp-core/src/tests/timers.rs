@@ -288,8 +288,7 @@ fn default_syn_retries_last_at_least_three_minutes_must_23() {
 
 #[test]
 fn rto_restarted_later_does_not_fire_at_the_old_deadline_rfc6298() {
-    // The endpoint keeps a timer's earlier wheel entry when the deadline
-    // moves later (lazy re-arm); the early wake-up must do nothing.
+    // A timer restarted for a later deadline must not fire at the old one.
     let mut e = established();
     e.b.ep.set_nodelay(e.h, true).unwrap();
     e.b.ep.send(e.b.now, e.h, b"a").unwrap();
