@@ -70,12 +70,6 @@ fn ring_grow(buf: &mut Box<[u8]>, head: usize, keep: usize, needed: usize, cap: 
     *buf = new;
 }
 
-/// A capacity in the 32 bits the buffers store it in (larger ones are
-/// capped: a TCP window is below 2^30 bytes anyway).
-fn clamp_cap(capacity: usize) -> u32 {
-    u32::try_from(capacity).unwrap_or(u32::MAX)
-}
-
 /// Physical position `offset` bytes after `head` in a ring of `cap` bytes.
 /// The caller guarantees `head < cap` and `offset <= cap` (or `cap == 0`).
 fn ring_pos(head: usize, offset: usize, cap: usize) -> usize {
@@ -99,9 +93,9 @@ pub struct SendBuffer {
     /// The ring's storage: at most `cap` bytes, grown on demand.
     buf: Box<[u8]>,
     /// Capacity: the most bytes the buffer holds.
-    cap: u32,
+    cap: usize,
     /// Physical position of the byte at SND.UNA.
-    head: u32,
+    head: usize,
     /// Bytes stored.
     len: usize,
 }
@@ -112,23 +106,26 @@ impl SendBuffer {
     /// engine reuse a released connection's memory without allocating or
     /// zeroing it.
     pub fn from_storage(storage: Box<[u8]>) -> SendBuffer {
-        let capacity = storage.len();
-        SendBuffer::with_storage(storage, capacity)
+        SendBuffer {
+            cap: storage.len(),
+            buf: storage,
+            head: 0,
+            len: 0,
+        }
     }
 
     /// A buffer of `capacity` bytes starting on `storage` (reused, contents
     /// ignored), which grows when data needs more room. Storage larger than
     /// `capacity` is dropped and the buffer starts empty.
     pub fn with_storage(storage: Box<[u8]>, capacity: usize) -> SendBuffer {
-        let cap = clamp_cap(capacity);
-        let buf = if storage.len() <= cap as usize {
+        let buf = if storage.len() <= capacity {
             storage
         } else {
             Box::default()
         };
         SendBuffer {
             buf,
-            cap,
+            cap: capacity,
             head: 0,
             len: 0,
         }
@@ -144,7 +141,7 @@ impl SendBuffer {
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
             buf: Box::default(),
-            cap: clamp_cap(capacity),
+            cap: capacity,
             head: 0,
             len: 0,
         }
@@ -152,7 +149,7 @@ impl SendBuffer {
 
     /// Total capacity in bytes.
     pub fn capacity(&self) -> usize {
-        self.cap as usize
+        self.cap
     }
 
     /// Bytes of storage allocated now (at most the capacity).
@@ -172,7 +169,7 @@ impl SendBuffer {
 
     /// Free space: how many more bytes [`write`](Self::write) would accept.
     pub fn free(&self) -> usize {
-        self.cap as usize - self.len
+        self.cap - self.len
     }
 
     /// Appends as much of `data` as fits; returns the number of bytes taken.
@@ -180,16 +177,10 @@ impl SendBuffer {
         let n = data.len().min(self.free());
         if n > 0 {
             if self.len + n > self.buf.len() {
-                ring_grow(
-                    &mut self.buf,
-                    self.head as usize,
-                    self.len,
-                    self.len + n,
-                    self.cap as usize,
-                );
+                ring_grow(&mut self.buf, self.head, self.len, self.len + n, self.cap);
                 self.head = 0;
             }
-            let pos = ring_pos(self.head as usize, self.len, self.buf.len());
+            let pos = ring_pos(self.head, self.len, self.buf.len());
             ring_write(&mut self.buf, pos, &data[..n]);
             self.len += n;
         }
@@ -205,7 +196,7 @@ impl SendBuffer {
             // Restarting at the front keeps later segments contiguous.
             self.head = 0;
         } else {
-            self.head = ring_pos(self.head as usize, n, self.buf.len()) as u32;
+            self.head = ring_pos(self.head, n, self.buf.len());
         }
         n
     }
@@ -226,7 +217,7 @@ impl SendBuffer {
             return (&[], &[]);
         }
         let n = max.min(self.len - offset);
-        let pos = ring_pos(self.head as usize, offset, self.buf.len());
+        let pos = ring_pos(self.head, offset, self.buf.len());
         ring_slices(&self.buf, pos, n)
     }
 
@@ -257,9 +248,9 @@ pub struct RecvBuffer {
     /// The ring's storage: at most `cap` bytes, grown on demand.
     buf: Box<[u8]>,
     /// Capacity: readable plus window bytes.
-    cap: u32,
+    cap: usize,
     /// Physical position of the first readable byte.
-    head: u32,
+    head: usize,
     /// Readable bytes.
     len: usize,
 }
@@ -268,22 +259,25 @@ impl RecvBuffer {
     /// A buffer over `storage` (see [`SendBuffer::from_storage`]): nothing is
     /// readable until written and committed.
     pub fn from_storage(storage: Box<[u8]>) -> RecvBuffer {
-        let capacity = storage.len();
-        RecvBuffer::with_storage(storage, capacity)
+        RecvBuffer {
+            cap: storage.len(),
+            buf: storage,
+            head: 0,
+            len: 0,
+        }
     }
 
     /// A buffer of `capacity` bytes starting on `storage` (see
     /// [`SendBuffer::with_storage`]).
     pub fn with_storage(storage: Box<[u8]>, capacity: usize) -> RecvBuffer {
-        let cap = clamp_cap(capacity);
-        let buf = if storage.len() <= cap as usize {
+        let buf = if storage.len() <= capacity {
             storage
         } else {
             Box::default()
         };
         RecvBuffer {
             buf,
-            cap,
+            cap: capacity,
             head: 0,
             len: 0,
         }
@@ -294,13 +288,7 @@ impl RecvBuffer {
     fn reserve(&mut self, needed: usize) {
         if needed > self.buf.len() {
             let old = self.buf.len();
-            ring_grow(
-                &mut self.buf,
-                self.head as usize,
-                old,
-                needed,
-                self.cap as usize,
-            );
+            ring_grow(&mut self.buf, self.head, old, needed, self.cap);
             self.head = 0;
         }
     }
@@ -315,7 +303,7 @@ impl RecvBuffer {
     pub fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
             buf: Box::default(),
-            cap: clamp_cap(capacity),
+            cap: capacity,
             head: 0,
             len: 0,
         }
@@ -323,7 +311,7 @@ impl RecvBuffer {
 
     /// Total capacity in bytes.
     pub fn capacity(&self) -> usize {
-        self.cap as usize
+        self.cap
     }
 
     /// Bytes of storage allocated now (at most the capacity).
@@ -345,7 +333,7 @@ impl RecvBuffer {
     /// (before window scaling and silly-window avoidance, which are the
     /// engine's job).
     pub fn window(&self) -> usize {
-        self.cap as usize - self.len
+        self.cap - self.len
     }
 
     /// Copies readable bytes into `dst` and consumes them; returns how many.
@@ -358,7 +346,7 @@ impl RecvBuffer {
     /// many.
     pub fn peek(&self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.len);
-        ring_read(&self.buf, self.head as usize, &mut dst[..n]);
+        ring_read(&self.buf, self.head, &mut dst[..n]);
         n
     }
 
@@ -366,14 +354,14 @@ impl RecvBuffer {
     /// the ring wraps), for zero-copy reads followed by
     /// [`consume`](Self::consume).
     pub fn peek_slices(&self) -> (&[u8], &[u8]) {
-        ring_slices(&self.buf, self.head as usize, self.len)
+        ring_slices(&self.buf, self.head, self.len)
     }
 
     /// Discards up to `n` readable bytes; returns how many were discarded.
     pub fn consume(&mut self, n: usize) -> usize {
         let n = n.min(self.len);
         self.len -= n;
-        self.head = ring_pos(self.head as usize, n, self.buf.len()) as u32;
+        self.head = ring_pos(self.head, n, self.buf.len());
         n
     }
 
@@ -386,7 +374,7 @@ impl RecvBuffer {
         let n = data.len().min(room);
         if n > 0 {
             self.reserve(self.len + offset + n);
-            let pos = ring_pos(self.head as usize, self.len + offset, self.buf.len());
+            let pos = ring_pos(self.head, self.len + offset, self.buf.len());
             ring_write(&mut self.buf, pos, &data[..n]);
         }
         n
