@@ -266,13 +266,19 @@ impl CoreStack {
                                 }
                             }
                         }
-                        let reply = match self.queue.frame_mut(f) {
-                            Ok(bytes) => self.netif.handle_arp(&arp, bytes, now),
-                            Err(_) => false,
-                        };
+                        // The reply is padded to the Ethernet minimum of 60
+                        // bytes; a request can arrive unpadded (42 bytes), so
+                        // the frame is lengthened first and handle_arp zeroes
+                        // the padding instead of sending old buffer bytes.
+                        let padded = 60.min(self.queue.frame_capacity());
+                        let reply = self.queue.set_len(f, padded).is_ok()
+                            && match self.queue.frame_mut(f) {
+                                Ok(bytes) => self.netif.handle_arp(&arp, bytes, now),
+                                Err(_) => false,
+                            };
                         self.flush_resolved(arp.source_protocol_addr);
                         if reply {
-                            Action::Reply(60.min(self.queue.frame_capacity()))
+                            Action::Reply(padded)
                         } else {
                             Action::Release
                         }

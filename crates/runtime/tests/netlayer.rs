@@ -148,6 +148,31 @@ fn arp_request_for(frame: &[u8]) -> Option<Ipv4Addr> {
 }
 
 #[test]
+fn arp_replies_to_unpadded_requests_are_padded_with_zeros() {
+    // A request may arrive as 42 bytes (no Ethernet padding). The reply is
+    // 60 bytes: its padding must be zeros, never bytes an earlier frame left
+    // in the buffer. Garbage frames of 0xee first dirty the stack's buffers.
+    let (_rt, _ctx, mut peer) = start();
+    let request = arp_frame(ArpOperation::Request, [0; 6], OUR_IP);
+    for _ in 0..5 {
+        let mut garbage = vec![0xee; 60];
+        garbage[..6].copy_from_slice(&OUR_MAC);
+        garbage[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+        send(&mut peer, &garbage);
+        send(&mut peer, &request[..42]);
+        let padding = expect(&mut peer, |f| {
+            let (e, _) = eth(f)?;
+            (e.ethertype == EtherType::Arp && f.len() >= 42).then(|| f[42..].to_vec())
+        });
+        assert_eq!(padding.len(), 18, "reply padded to the Ethernet minimum");
+        assert!(
+            padding.iter().all(|&b| b == 0),
+            "padding leaked {padding:02x?}"
+        );
+    }
+}
+
+#[test]
 fn answers_arp_and_echo_requests() {
     let (_rt, _ctx, mut peer) = start();
     send(&mut peer, &arp_frame(ArpOperation::Request, [0; 6], OUR_IP));
