@@ -11,7 +11,7 @@ use epoll_events::{CtlOp, Event};
 use socket_api::{Errno, Fd, MsgFlags, Shutdown, SockOpt, SockOptName};
 use std::io;
 use std::net::SocketAddrV4;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The error of a runtime API call: a socket errno, an epoll error, or the
 /// context's stack having stopped.
@@ -328,7 +328,12 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
             };
             if let Some((t, h)) = linger {
                 let _ = stack.sockets.shutdown(fd, Shutdown::Write);
-                let until = Instant::now() + t;
+                // A linger time too large for the clock waits "forever"
+                // (about a century) instead of overflowing.
+                let now = Instant::now();
+                let until = now
+                    .checked_add(t)
+                    .unwrap_or_else(|| now + Duration::from_secs(u32::MAX as u64 / 32));
                 return execute(stack, Op::LingerWait(fd, h, until));
             }
             done(Reply::Unit(close_fd(stack, fd)))

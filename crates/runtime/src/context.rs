@@ -706,7 +706,8 @@ impl Context {
         events: &mut [Event],
         timeout: Option<Duration>,
     ) -> Result<usize, Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large for the clock is no timeout at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         match self.call(Op::EpollWait {
             ep,
             events: self.take_spare_events(),

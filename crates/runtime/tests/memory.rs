@@ -663,6 +663,40 @@ fn run_to_completion_epoll_server_with_many_clients() {
 }
 
 #[test]
+fn huge_timeouts_never_panic() {
+    // Duration::MAX overflows std::time::Instant: a linger or epoll timeout
+    // that large must mean "no deadline", not a panic on either thread.
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::Threaded);
+    let sctx = sctx.remove(0);
+    let server = std::thread::spawn(move || {
+        let l = TcpListener::bind(&sctx, server_addr()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        all.len()
+    });
+    let ctx = cctx.remove(0);
+    let s = connect_retry(&ctx);
+    let fd = s.fd();
+    let ep = ctx.epoll_create().unwrap();
+    ctx.epoll_ctl(ep, CtlOp::Add, fd, Event::new(Events::OUT, 7))
+        .unwrap();
+    let mut evs = [Event::default(); 4];
+    assert_eq!(
+        ctx.epoll_wait(ep, &mut evs, Some(Duration::MAX)).unwrap(),
+        1
+    );
+    ctx.setsockopt(fd, SockOpt::Linger(Some(Duration::MAX)))
+        .unwrap();
+    ctx.write_all(fd, b"bye").unwrap();
+    ctx.close(fd).unwrap();
+    std::mem::forget(s);
+    assert_eq!(server.join().unwrap(), 3);
+    // The stack thread survived: the context still answers.
+    assert!(ctx.socket().is_ok());
+}
+
+#[test]
 fn close_with_linger_waits_for_the_peer_to_take_the_data() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
