@@ -414,8 +414,11 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
             if max == 0 {
                 return done(Reply::Events(Err(Errno::EINVAL.into()), events));
             }
-            events.clear();
-            events.resize(max, Event::default());
+            // Sized once; a parked wait retried after each pass reuses it.
+            if events.len() != max {
+                events.clear();
+                events.resize(max, Event::default());
+            }
             match stack.epoll.epoll_wait(id, &mut events) {
                 Ok(0) if deadline.map_or(true, |d| Instant::now() < d) => Outcome::Block(
                     Op::EpollWait {
