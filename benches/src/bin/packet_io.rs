@@ -32,24 +32,11 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+use wire::checksum;
 
 const FRAME_LEN: usize = 60;
 const ECHO_PORT: u16 = 9;
 const GEN_PORT: u16 = 40_000;
-
-fn sum16(mut acc: u32, data: &[u8]) -> u32 {
-    for c in data.chunks(2) {
-        acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    acc
-}
-
-fn fold(mut acc: u32) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    !(acc as u16)
-}
 
 /// A 60-byte Ethernet/IPv4/UDP frame with valid checksums.
 fn template(
@@ -69,7 +56,7 @@ fn template(
     f[23] = 17;
     f[26..30].copy_from_slice(&src.0.octets());
     f[30..34].copy_from_slice(&dst.0.octets());
-    let c = fold(sum16(0, &f[14..34]));
+    let c = checksum::checksum(&f[14..34]);
     f[24..26].copy_from_slice(&c.to_be_bytes());
     f[34..36].copy_from_slice(&src.1.to_be_bytes());
     f[36..38].copy_from_slice(&dst.1.to_be_bytes());
@@ -77,9 +64,8 @@ fn template(
     for (i, b) in f[42..].iter_mut().enumerate() {
         *b = i as u8;
     }
-    let mut acc = sum16(0, &f[26..34]);
-    acc += 17 + 26;
-    let mut c = fold(sum16(acc, &f[34..60]));
+    let pseudo = checksum::pseudo_header_ipv4(src.0, dst.0, 17, 26);
+    let mut c = checksum::finish(&[pseudo, checksum::sum(&f[34..60])]);
     if c == 0 {
         c = 0xffff;
     }

@@ -3,6 +3,7 @@
 
 use packet_io::{FrameBatch, PacketQueue};
 use std::net::Ipv4Addr;
+use wire::checksum;
 
 pub const ETH_IPV4: [u8; 2] = [0x08, 0x00];
 pub const ETH_ARP: [u8; 2] = [0x08, 0x06];
@@ -14,24 +15,6 @@ pub fn skip_unless_root(test: &str) -> bool {
     }
     eprintln!("SKIP {test}: needs root to create network namespaces and AF_XDP sockets");
     true
-}
-
-fn sum16(mut acc: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [b] = chunks.remainder() {
-        acc += u32::from(*b) << 8;
-    }
-    acc
-}
-
-fn fold(mut acc: u32) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    !(acc as u16)
 }
 
 /// An Ethernet/IPv4/UDP frame with valid checksums.
@@ -55,7 +38,7 @@ pub fn udp_frame(
     ip[9] = 17;
     ip[12..16].copy_from_slice(&src.0.octets());
     ip[16..20].copy_from_slice(&dst.0.octets());
-    let c = fold(sum16(0, &ip));
+    let c = checksum::checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&ip);
     let ulen = (8 + payload.len()) as u16;
@@ -65,10 +48,8 @@ pub fn udp_frame(
     udp.extend_from_slice(&ulen.to_be_bytes());
     udp.extend_from_slice(&[0, 0]);
     udp.extend_from_slice(payload);
-    let mut acc = sum16(0, &src.0.octets());
-    acc = sum16(acc, &dst.0.octets());
-    acc += 17 + u32::from(ulen);
-    let mut c = fold(sum16(acc, &udp));
+    let pseudo = checksum::pseudo_header_ipv4(src.0, dst.0, 17, u32::from(ulen));
+    let mut c = checksum::finish(&[pseudo, checksum::sum(&udp)]);
     if c == 0 {
         c = 0xffff;
     }
@@ -102,15 +83,14 @@ pub fn parse_udp(f: &[u8]) -> Option<Udp> {
     let udp = udp.get(..ulen)?;
     let csum = u16::from_be_bytes([udp[6], udp[7]]);
     let udp_checksum_ok = (csum != 0).then(|| {
-        let mut acc = sum16(0, &ip[12..20]);
-        acc += 17 + ulen as u32;
-        fold(sum16(acc, udp)) == 0
+        let pseudo = checksum::pseudo_header_ipv4(src, dst, 17, ulen as u32);
+        checksum::finish(&[pseudo, checksum::sum(udp)]) == 0
     });
     Some(Udp {
         src: (src, u16::from_be_bytes([udp[0], udp[1]])),
         dst: (dst, u16::from_be_bytes([udp[2], udp[3]])),
         payload: udp[8..].to_vec(),
-        ip_checksum_ok: fold(sum16(0, ip)) == 0,
+        ip_checksum_ok: checksum::verify(ip),
         udp_checksum_ok,
     })
 }
