@@ -20,7 +20,7 @@
 //! back through a second queue, so nothing is allocated per frame once the
 //! pool is warm.
 
-use crate::config::ephemeral_slice;
+use crate::config::{ephemeral_slice, EPHEMERAL_PORTS};
 use crossbeam_queue::ArrayQueue;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,9 +62,17 @@ impl FlowAffinity {
         (h % self.cores as u64) as usize
     }
 
-    /// The core whose ephemeral slice holds `port`, if any.
+    /// The core whose ephemeral slice holds `port`, if any: the inverse of
+    /// [`ephemeral_slice`], computed rather than searched (it runs per segment).
     pub fn ephemeral_owner(&self, port: u16) -> Option<usize> {
-        (0..self.cores).find(|&c| ephemeral_slice(c, self.cores).contains(&port))
+        if !EPHEMERAL_PORTS.contains(&port) {
+            return None;
+        }
+        // Every slice but the last is `per` ports wide; the last takes the rest.
+        let first = ephemeral_slice(0, self.cores);
+        let per = usize::from(first.end() - first.start()) + 1;
+        let core = usize::from(port - EPHEMERAL_PORTS.start()) / per;
+        Some(core.min(self.cores - 1))
     }
 }
 
@@ -144,6 +152,21 @@ mod tests {
                 for port in [*r.start(), *r.end()] {
                     assert_eq!(a.owner(port, Ipv4Addr::new(10, 0, 0, 2), 80), c);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn ephemeral_owner_is_the_slice_that_holds_the_port() {
+        for cores in [1, 2, 3, 7, 32] {
+            let a = FlowAffinity::new(cores);
+            for port in 0..=u16::MAX {
+                let searched = (0..cores).find(|&c| ephemeral_slice(c, cores).contains(&port));
+                assert_eq!(
+                    a.ephemeral_owner(port),
+                    searched,
+                    "port {port}, {cores} cores"
+                );
             }
         }
     }
