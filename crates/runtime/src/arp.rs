@@ -102,8 +102,22 @@ impl ArpCache {
         })
     }
 
-    /// Records `ip` at `mac` (from a reply, or the sender of a request for
-    /// us: RFC 826 "merge" step).
+    /// RFC 826's "merge" step for a packet that concerns us: updates a known
+    /// entry, and adds a new one only while there is room or when we asked
+    /// for that address. A full cache never evicts (nor scans) for an
+    /// unsolicited sender, so a flood of spoofed requests costs O(1) each
+    /// and cannot push out the entries in use.
+    pub fn learn(&mut self, ip: Ipv4Addr, mac: [u8; 6], now: Instant) {
+        if self.entries.len() < MAX_ENTRIES
+            || self.entries.contains_key(&ip)
+            || self.asked.contains_key(&ip)
+        {
+            self.insert(ip, mac, now);
+        }
+    }
+
+    /// Records `ip` at `mac`, evicting the entry nearest expiry when the
+    /// cache is full (a reply we asked for must be kept).
     pub fn insert(&mut self, ip: Ipv4Addr, mac: [u8; 6], now: Instant) {
         if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(&ip) {
             self.entries.retain(|_, e| e.expires > now);
@@ -281,6 +295,34 @@ mod tests {
         c.expire(t0 + PENDING_TIMEOUT);
         assert_eq!(c.pending_len(), 0);
         assert_eq!(c.stats().dropped, 2);
+    }
+
+    #[test]
+    fn unsolicited_senders_never_evict_from_a_full_cache() {
+        let t0 = Instant::now();
+        let mut c = ArpCache::new(Duration::from_secs(10), 2);
+        for i in 0..MAX_ENTRIES as u32 {
+            c.learn(Ipv4Addr::from(0x0a00_0000 + i), MAC, t0);
+        }
+        assert_eq!(c.entries.len(), MAX_ENTRIES);
+        let stranger = Ipv4Addr::from(0x0b00_0001);
+        c.learn(stranger, MAC, t0);
+        assert_eq!(
+            c.lookup(stranger, t0),
+            None,
+            "a full cache learns no stranger"
+        );
+        assert_eq!(c.lookup(Ipv4Addr::from(0x0a00_0000), t0), Some(MAC));
+        // A known sender is still updated, and an address we asked for is learnt.
+        c.learn(Ipv4Addr::from(0x0a00_0000), [2, 0, 0, 0, 0, 9], t0);
+        assert_eq!(
+            c.lookup(Ipv4Addr::from(0x0a00_0000), t0),
+            Some([2, 0, 0, 0, 0, 9])
+        );
+        assert!(c.should_request(stranger, t0));
+        c.learn(stranger, MAC, t0);
+        assert_eq!(c.lookup(stranger, t0), Some(MAC));
+        assert!(c.entries.len() <= MAX_ENTRIES);
     }
 
     #[test]

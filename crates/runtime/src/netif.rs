@@ -231,7 +231,7 @@ impl NetIf {
         let for_us = arp.target_protocol_addr == self.ip;
         if sender_ok && (for_us || self.arp.lookup(arp.source_protocol_addr, now).is_some()) {
             self.arp
-                .insert(arp.source_protocol_addr, arp.source_hardware_addr.0, now);
+                .learn(arp.source_protocol_addr, arp.source_hardware_addr.0, now);
         } else if sender_ok && arp.operation == ArpOperation::Reply {
             // A reply to one of our requests (gratuitous replies to others are ignored
             // unless we are waiting for the address).
