@@ -258,7 +258,7 @@ impl Stack for EngineStack {
             .map_err(|e| match e {
                 ConnectError::Unaddressable | ConnectError::NoLocalAddr => Errno::EINVAL,
                 ConnectError::AddrInUse | ConnectError::NoFreePorts => Errno::EADDRINUSE,
-                ConnectError::TooManyConnections => Errno::ENOBUFS,
+                ConnectError::TooManyConnections | ConnectError::NoBufferSpace => Errno::ENOBUFS,
             })?;
         self.app.push(h);
         if options.nodelay {

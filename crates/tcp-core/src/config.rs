@@ -109,6 +109,35 @@ pub struct Config {
     /// Most half-open (SYN-RECEIVED) connections per listener; further SYNs are
     /// dropped silently (the peer's SYN retransmission retries).
     pub max_syn_backlog: usize,
+    /// Connections whose state is reserved when the endpoint is created:
+    /// the slot table (plus [`Endpoint::LISTENER_SLOTS`](crate::Endpoint::LISTENER_SLOTS)
+    /// slots for listeners), flow table, transmit queue, event queue and
+    /// timer index are allocated for this many up front, so opening up to
+    /// this many connections never grows (reallocates) a table on the
+    /// packet path. Reserved memory is only touched when used. Default 0:
+    /// the tables grow on demand. Raising it with
+    /// [`Endpoint::set_config`](crate::Endpoint::set_config) reserves more;
+    /// lowering it frees nothing.
+    pub prealloc_connections: usize,
+    /// Most bytes of send plus receive buffer that the endpoint's
+    /// connections may hold at once: each connection reserves its full
+    /// send and receive buffer sizes when it is created (storage itself
+    /// is still allocated lazily, never beyond the reservation) and gives
+    /// the reservation back when its buffers are released (TIME-WAIT,
+    /// CLOSED) or the connection is. When a new connection's sizes do not
+    /// fit, `connect` fails with
+    /// [`ConnectError::NoBufferSpace`](crate::ConnectError::NoBufferSpace)
+    /// and a SYN is dropped silently (counted in
+    /// [`EndpointStats::syns_dropped_buffers`](crate::EndpointStats::syns_dropped_buffers)),
+    /// so the peer retries later, exactly as at
+    /// [`max_connections`](Self::max_connections). Default `usize::MAX`
+    /// (no bound beyond `max_connections` times the buffer sizes).
+    pub buffer_budget: usize,
+    /// Most bytes of released buffer storage kept per kind (send, receive)
+    /// for reuse by new connections; beyond it storage is freed. Bounds
+    /// the memory a burst of closed connections leaves behind. Default
+    /// 8 MiB.
+    pub buffer_cache_bytes: usize,
     /// Maximum segment lifetime; TIME-WAIT lasts 2 * MSL (RFC 9293 section
     /// 3.4.2, MUST-13). Default 30 s.
     pub msl: Duration,
@@ -237,6 +266,9 @@ impl Default for Config {
             send_buf: 64 * 1024,
             max_connections: 65_536,
             max_syn_backlog: 1024,
+            prealloc_connections: 0,
+            buffer_budget: usize::MAX,
+            buffer_cache_bytes: 8 << 20,
             msl: Duration::from_secs(30),
             delayed_ack: Duration::from_millis(40),
             rto_initial: Duration::from_secs(1),

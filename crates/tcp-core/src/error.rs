@@ -79,6 +79,10 @@ pub enum ConnectError {
     /// `Config::max_connections` is reached.
     #[error("too many connections")]
     TooManyConnections,
+    /// The connection's send and receive buffers do not fit in what is left
+    /// of `Config::buffer_budget`.
+    #[error("no buffer space for the connection")]
+    NoBufferSpace,
 }
 
 /// Errors of [`Endpoint::send`](crate::Endpoint::send).

@@ -63,6 +63,9 @@ pub struct EndpointStats {
     pub syns_dropped_backlog: u64,
     /// SYNs dropped because `max_connections` was reached.
     pub syns_dropped_limit: u64,
+    /// SYNs dropped because the connection's buffers did not fit in
+    /// [`Config::buffer_budget`](crate::Config::buffer_budget).
+    pub syns_dropped_buffers: u64,
     /// Handshake-completing ACKs dropped because the accept queue was full.
     pub acks_dropped_accept_queue: u64,
     /// Connections opened actively.

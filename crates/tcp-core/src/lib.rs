@@ -50,12 +50,19 @@
 //!   silently: the peer retries with backoff, where a RST would make it give
 //!   up. `connect` beyond `max_connections` fails with
 //!   [`ConnectError::TooManyConnections`].
+//! * Every connection reserves its send and receive buffer sizes from the
+//!   per-endpoint buffer budget (`buffer_budget`) when it is created; a
+//!   SYN whose connection does not fit is dropped the same way, and
+//!   `connect` fails with [`ConnectError::NoBufferSpace`].
 //! * The ACK that would complete a handshake while the accept queue is full
 //!   is dropped; the connection stays in SYN-RECEIVED and completes on a
 //!   retransmission (as BSD and Linux do).
 //! * Half-open connections own no data buffers; buffers are taken from a
 //!   per-endpoint pool when the handshake completes and returned in
 //!   TIME-WAIT, so SYN floods and TIME-WAIT populations cost little memory.
+//! * With `prealloc_connections` the connection tables are allocated up
+//!   front, so opening that many connections grows no table;
+//!   [`Endpoint::pool_info`] reports the pools' sizes and use.
 //!
 //! # Layout
 //!
@@ -91,6 +98,7 @@ pub use error::{
 };
 pub use event::{Event, EventKind, IcmpError, IcmpErrorKind};
 pub use info::{ConnInfo, EndpointStats};
+pub use pool::PoolInfo;
 pub use state::State;
 pub use time::Instant;
 

@@ -47,6 +47,16 @@ impl WheelQueue {
             wheel: timers::Wheel::new(tick_us, now.as_micros()),
         }
     }
+
+    /// Allocates room for `capacity` live entries up front. Only an empty
+    /// wheel is rebuilt (the endpoint reserves when it is created or
+    /// reconfigured); one with live entries keeps its storage.
+    pub fn reserve(&mut self, capacity: usize) {
+        if self.wheel.is_empty() {
+            self.wheel =
+                timers::Wheel::with_capacity(self.wheel.tick_us(), self.wheel.now_us(), capacity);
+        }
+    }
 }
 
 impl TimerQueue for WheelQueue {

@@ -247,7 +247,7 @@ impl SocketTable {
     /// an ephemeral port the port policy accepts for `remote`. Invalid remotes
     /// (port 0, unspecified, broadcast, multicast), an exhausted port range and a
     /// bound port whose 4-tuple is in use (TIME-WAIT) give `EADDRNOTAVAIL`; a full
-    /// connection pool `ENOBUFS`.
+    /// connection pool or buffer budget `ENOBUFS`.
     pub fn connect(&mut self, fd: Fd, remote: SocketAddrV4) -> Result<(), Errno> {
         let slot = *self.sock(fd)?;
         let bound = match slot.kind {
@@ -293,7 +293,7 @@ impl SocketTable {
             | ConnectError::NoFreePorts
             | ConnectError::Unaddressable
             | ConnectError::NoLocalAddr => Errno::EADDRNOTAVAIL,
-            ConnectError::TooManyConnections => Errno::ENOBUFS,
+            ConnectError::TooManyConnections | ConnectError::NoBufferSpace => Errno::ENOBUFS,
         };
         let now = self.now;
         let copts = self.conn_options(&slot.opts);

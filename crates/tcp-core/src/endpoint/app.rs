@@ -63,14 +63,17 @@ impl Endpoint {
         if self.listeners.contains_key(&local) {
             return Err(ListenError::AddrInUse);
         }
-        let idx = self.insert_socket(Socket::Listener(Listener {
-            local,
-            backlog,
-            accept_queue: VecDeque::new(),
-            syn_queue_len: 0,
-            events_queued: 0,
-            opts,
-        }));
+        let idx = self.insert_socket(
+            Socket::Listener(Listener {
+                local,
+                backlog,
+                accept_queue: VecDeque::new(),
+                syn_queue_len: 0,
+                events_queued: 0,
+                opts,
+            }),
+            false,
+        );
         self.listeners.insert(local, idx);
         Ok(self.handle_of(idx))
     }
@@ -178,6 +181,13 @@ impl Endpoint {
             }
             local
         };
+        let opts = opts.clamped(&self.cfg);
+        if !self
+            .pool
+            .reserve(crate::pool::reservation(opts.send_buf, opts.recv_buf))
+        {
+            return Err(ConnectError::NoBufferSpace);
+        }
         let iss = self.isn.isn(now, local, remote);
         let ts_offset = self.rng.next_u32();
         let mut conn = Conn::new(
@@ -189,9 +199,9 @@ impl Endpoint {
             iss,
             ts_offset,
         );
-        conn.apply_options(&opts.clamped(&self.cfg));
+        conn.apply_options(&opts);
         conn.ensure_buffers(&self.cfg, &mut self.pool);
-        let idx = self.insert_socket(Socket::Conn(conn));
+        let idx = self.insert_socket(Socket::Conn(conn), true);
         self.conn_count += 1;
         self.stats.active_opens += 1;
         self.flows.insert(FlowKey { local, remote }, idx);

@@ -21,7 +21,7 @@ use crate::conn::{Conn, Owner};
 use crate::event::{Event, EventKind, IcmpError, IcmpErrorKind};
 use crate::info::EndpointStats;
 use crate::isn::IsnGenerator;
-use crate::pool::BufferPool;
+use crate::pool::{reservation, BufferPool, PoolInfo};
 use crate::time::Instant;
 use crate::timer_queue::{TimerKey, TimerQueue, WheelQueue};
 use crate::State;
@@ -112,6 +112,10 @@ struct Entry {
     socket: Socket,
     /// The connection's live entry in the timer queue: (deadline, token).
     timer: Option<(Instant, <WheelQueue as TimerQueue>::Token)>,
+    /// The connection holds a reservation of the buffer budget (its send
+    /// plus receive buffer sizes), given back when its buffers are
+    /// released or the slot is.
+    reserved: bool,
 }
 
 /// A RST for a segment that has no connection (RFC 9293 section 3.10.7.1).
@@ -223,8 +227,9 @@ impl Endpoint {
             k0: rng.next_u64(),
             k1: rng.next_u64(),
         };
-        Endpoint {
+        let mut ep = Endpoint {
             isn: IsnGenerator::new(config.isn_secret),
+            pool: BufferPool::new(&config),
             cfg: config,
             rng,
             slots: Slab::new(),
@@ -239,8 +244,49 @@ impl Endpoint {
             events: VecDeque::new(),
             conn_count: 0,
             stats: EndpointStats::default(),
-            pool: BufferPool::new(4096),
+        };
+        ep.reserve_tables();
+        ep
+    }
+
+    /// Socket slots reserved for listeners beyond
+    /// [`Config::prealloc_connections`].
+    pub const LISTENER_SLOTS: usize = 16;
+
+    /// Allocates the tables for [`Config::prealloc_connections`]
+    /// connections (nothing when they already hold that many).
+    fn reserve_tables(&mut self) {
+        let n = self.cfg.prealloc_connections;
+        if n == 0 {
+            return;
         }
+        let slots = n.saturating_add(Self::LISTENER_SLOTS);
+        self.slots.reserve(slots.saturating_sub(self.slots.len()));
+        self.generations
+            .reserve(slots.saturating_sub(self.generations.len()));
+        self.flows.reserve(n.saturating_sub(self.flows.len()));
+        self.timers.reserve(n);
+        self.expired.reserve(n.saturating_sub(self.expired.len()));
+        self.tx_queue.reserve(n.saturating_sub(self.tx_queue.len()));
+        self.events.reserve(n.saturating_sub(self.events.len()));
+        self.pending_rsts.reserve(
+            self.cfg
+                .max_pending_rsts
+                .saturating_sub(self.pending_rsts.len()),
+        );
+    }
+
+    /// The sizes and use of the per-core pools: slot table, connections,
+    /// buffer budget and buffer cache.
+    pub fn pool_info(&self) -> PoolInfo {
+        let mut info = PoolInfo {
+            slot_capacity: self.slots.capacity(),
+            connections: self.conn_count,
+            max_connections: self.cfg.max_connections,
+            ..PoolInfo::default()
+        };
+        self.pool.fill_info(&mut info);
+        info
     }
 
     /// [`new`](Self::new) with a deterministic generator seeded by `seed`.
@@ -260,7 +306,9 @@ impl Endpoint {
     /// already negotiated or allocated stays.
     pub fn set_config(&mut self, config: Config) {
         self.isn = IsnGenerator::new(config.isn_secret);
+        self.pool.configure(&config);
         self.cfg = config;
+        self.reserve_tables();
     }
 
     /// How many sockets are in `state`, whoever holds them (listeners for
@@ -299,7 +347,9 @@ impl Endpoint {
         }
     }
 
-    fn insert_socket(&mut self, socket: Socket) -> usize {
+    /// Stores `socket` in a free slot; `reserved`: it holds a reservation
+    /// of the buffer budget.
+    fn insert_socket(&mut self, socket: Socket, reserved: bool) -> usize {
         let idx = self.slots.vacant_key();
         if self.generations.len() <= idx {
             self.generations.resize(idx + 1, 0);
@@ -309,6 +359,7 @@ impl Endpoint {
             generation,
             socket,
             timer: None,
+            reserved,
         })
     }
 
@@ -358,6 +409,12 @@ impl Endpoint {
             if let Socket::Conn(c) = entry.socket {
                 self.conn_count -= 1;
                 self.stats.released += 1;
+                if entry.reserved {
+                    self.pool.unreserve(reservation(
+                        c.send_buf_size as usize,
+                        c.recv_buf_size as usize,
+                    ));
+                }
                 self.pool.put_send(c.send_buf);
                 self.pool.put_recv(c.recv_buf);
             }
@@ -439,10 +496,25 @@ impl Endpoint {
             Some(e) => e.generation,
             None => return,
         };
-        let Some(Socket::Conn(conn)) = self.slots.get_mut(idx).map(|e| &mut e.socket) else {
+        let Some(entry) = self.slots.get_mut(idx) else {
+            return;
+        };
+        let Socket::Conn(conn) = &mut entry.socket else {
             return;
         };
         conn.release_buffers(&mut self.pool);
+        if entry.reserved
+            && matches!(conn.state, State::TimeWait | State::Closed)
+            && conn.send_buf.capacity() == 0
+            && conn.recv_buf.capacity() == 0
+        {
+            // Both buffers are back: so is the connection's reservation.
+            entry.reserved = false;
+            self.pool.unreserve(reservation(
+                conn.send_buf_size as usize,
+                conn.recv_buf_size as usize,
+            ));
+        }
         let closed = conn.state == State::Closed;
         let error_event = closed && conn.error.is_some() && conn.owner == Owner::App;
         if !conn.tx_queued && !closed {
@@ -716,6 +788,17 @@ impl Endpoint {
             self.stats.syns_dropped_limit += 1;
             return;
         }
+        let (send, recv) = match &lst_opts {
+            Some(o) => {
+                let o = o.clamped(&self.cfg);
+                (o.send_buf, o.recv_buf)
+            }
+            None => (self.cfg.send_buf, self.cfg.recv_buf),
+        };
+        if !self.pool.reserve(reservation(send, recv)) {
+            self.stats.syns_dropped_buffers += 1;
+            return;
+        }
         let iss = self.isn.isn(now, local, remote);
         let ts_offset = self.rng.next_u32();
         let mut conn = Conn::new(
@@ -751,7 +834,7 @@ impl Endpoint {
             let n = conn.recv_buf.write_at(0, seg.payload);
             conn.syn_data = u32::try_from(n).unwrap_or(0);
         }
-        let idx = self.insert_socket(Socket::Conn(conn));
+        let idx = self.insert_socket(Socket::Conn(conn), true);
         self.conn_count += 1;
         self.stats.passive_opens += 1;
         self.flows.insert(FlowKey { local, remote }, idx);
