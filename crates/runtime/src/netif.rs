@@ -222,9 +222,23 @@ impl NetIf {
     }
 
     /// Handles an ARP packet: learns the sender when the packet concerns us
-    /// (RFC 826's merge), and turns a request for our address into the reply
-    /// in place. Returns true when `frame` now holds a reply to send.
+    /// (RFC 826's merge, [`learn_arp`](Self::learn_arp)), and turns a
+    /// request for our address into the reply in place. Returns true when
+    /// `frame` now holds a reply to send.
     pub fn handle_arp(&mut self, arp: &ArpRepr, frame: &mut [u8], now: Instant) -> bool {
+        let (sender_ok, for_us) = self.learn_arp(arp, now);
+        if arp.operation != ArpOperation::Request || !for_us || !sender_ok {
+            return false;
+        }
+        self.arp_reply(arp, frame)
+    }
+
+    /// The learning half of [`handle_arp`](Self::handle_arp), for the
+    /// copies of an ARP packet that the receiving core hands to the other
+    /// cores: every core learns the mapping, only the receiving one
+    /// answers. Returns (the sender is a valid unicast host, the packet
+    /// targets our address).
+    pub fn learn_arp(&mut self, arp: &ArpRepr, now: Instant) -> (bool, bool) {
         let sender_ok = arp.source_hardware_addr.is_unicast()
             && !arp.source_protocol_addr.is_unspecified()
             && !arp.source_protocol_addr.is_broadcast();
@@ -240,9 +254,11 @@ impl NetIf {
                     .insert(arp.source_protocol_addr, arp.source_hardware_addr.0, now);
             }
         }
-        if arp.operation != ArpOperation::Request || !for_us || !sender_ok {
-            return false;
-        }
+        (sender_ok, for_us)
+    }
+
+    /// Writes the reply to the request `arp` into `frame` (counted).
+    fn arp_reply(&mut self, arp: &ArpRepr, frame: &mut [u8]) -> bool {
         let reply = ArpRepr {
             operation: ArpOperation::Reply,
             source_hardware_addr: self.mac,

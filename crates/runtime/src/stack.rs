@@ -198,11 +198,24 @@ impl CoreStack {
         self.stats.passes += 1;
     }
 
-    /// Counters (engine figures refreshed).
+    /// Counters (engine and device figures refreshed).
     pub fn stats(&mut self) -> CoreStats {
+        let dev = self.queue.counters();
+        self.stats_with(&dev)
+    }
+
+    /// [`stats`](Self::stats) from a snapshot `dev` of the queue's
+    /// counters. Frames and bytes received and sent are the device queue's
+    /// own counts (taken once, where the frames cross the queue), not
+    /// counted again per frame here.
+    fn stats_with(&mut self, dev: &packet_io::Counters) -> CoreStats {
         self.stats.active_flows = self.sockets.endpoint().connection_count() as u64;
         self.stats.retransmissions = self.sockets.endpoint().stats().retransmits;
-        self.stats.tx_ring_full = self.queue.counters().tx_ring_full;
+        self.stats.rx_packets = dev.rx_packets;
+        self.stats.rx_bytes = dev.rx_bytes;
+        self.stats.tx_packets = dev.tx_packets;
+        self.stats.tx_bytes = dev.tx_bytes;
+        self.stats.tx_ring_full = dev.tx_ring_full;
         self.stats
     }
 
@@ -240,8 +253,6 @@ impl CoreStack {
                     let Ok(bytes) = self.queue.frame(f) else {
                         continue;
                     };
-                    self.stats.rx_packets += 1;
-                    self.stats.rx_bytes += bytes.len() as u64;
                     input(
                         &mut self.netif,
                         &mut self.sockets,
@@ -341,7 +352,7 @@ impl CoreStack {
             };
             let mut budget = self.batch * 4;
             while budget > 0 {
-                let Some(mut buf) = link.pop() else {
+                let Some(buf) = link.pop() else {
                     break;
                 };
                 budget -= 1;
@@ -359,7 +370,7 @@ impl CoreStack {
                 ) {
                     Input::Arp(arp) => {
                         // The receiving core answered; here we only learn.
-                        let _ = self.netif.handle_arp(&arp, &mut buf, now);
+                        let _ = self.netif.learn_arp(&arp, now);
                         self.flush_resolved(arp.source_protocol_addr);
                     }
                     Input::Done(_) | Input::Echo => {}
@@ -448,25 +459,11 @@ impl CoreStack {
     // Transmit
     // ------------------------------------------------------------------
 
+    /// Hands `tx` to the device queue (which counts the frames and bytes
+    /// it takes, see [`stats`](Self::stats)).
     fn send_tx(&mut self) {
-        let before = self.tx.len();
-        let bytes: u64 = self
-            .tx
-            .iter()
-            .map(|f| self.queue.frame(f).map_or(0, |b| b.len() as u64))
-            .sum();
-        match self.queue.send(&mut self.tx) {
-            Ok(n) => {
-                self.stats.tx_packets += n as u64;
-                if n == before {
-                    self.stats.tx_bytes += bytes;
-                } else {
-                    self.stats.tx_bytes += bytes * n as u64 / before.max(1) as u64;
-                }
-            }
-            Err(_) => {
-                let _ = self.queue.release(&mut self.tx);
-            }
+        if self.queue.send(&mut self.tx).is_err() {
+            let _ = self.queue.release(&mut self.tx);
         }
         // What the ring did not take waits for the next pass, in order.
         if !self.tx.is_empty() {
@@ -612,8 +609,8 @@ impl CoreStack {
             }
         }
         if self.reporter.next_due().is_some_and(|d| now >= d) {
-            let stats = self.stats();
             let dev = self.queue.counters();
+            let stats = self.stats_with(&dev);
             self.reporter.maybe_report(self.core, now, &stats, &dev);
         }
     }
@@ -702,3 +699,7 @@ fn input(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "stack_tests.rs"]
+mod tests;
