@@ -16,12 +16,17 @@
 //! latest figure of each measurement, whichever binaries ran last; it then
 //! recomputes every `ratio_to_linux` (the median of a non-Linux record over
 //! the median of the `linux` record with the same workload, metric and
-//! concurrency, from the same bench when it has one) and rewrites
+//! concurrency, from the same bench when it has one; for our busy-polling
+//! stacks also `ratio_to_linux_busy`, over `linux-busy`) and rewrites
 //! `latest.md` and `latest.svg`. Set `MTCP_BENCH_DIR` to write elsewhere
 //! (tests do).
 //!
-//! Records of figures with no Linux counterpart (the in-process tcp-core
-//! engine, the timer wheel) use the stack [`OURS`] and carry no ratio.
+//! Stack names are the same in every bench: [`LINUX`], [`LINUX_BUSY`],
+//! [`LINUX_OFFLOAD`], and for our stack [`OURS_THREADED`], [`OURS_RTC`] and
+//! [`OURS_RTC_BUSY`] (its thread modes); [`OURS`] only where a bench has a
+//! single way to run ours. Records of figures with no Linux counterpart
+//! (the in-process tcp-core engine, the timer wheel) use [`OURS`] and
+//! carry no ratio.
 //!
 //! `cargo xtask bench` starts each invocation from an empty `latest.json`
 //! (the previous one is kept as `previous.json`), so that the table it
@@ -32,13 +37,37 @@ use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The stack name of the Linux baseline that ratios divide by.
+/// The stack name of the Linux baseline that ratios divide by: kernel
+/// sockets, the application sleeping in `epoll_wait`.
 pub const LINUX: &str = "linux";
-/// The stack name of mtcp-rs (threaded mode where a bench has several).
-pub const OURS: &str = "mtcp-rs";
+/// Linux busy polling: kernel sockets with `net.core.busy_poll` and
+/// `net.core.busy_read` set, so that `epoll_wait` and `read` poll the
+/// device queue instead of sleeping (see `stacks` for how on veth). The
+/// baseline of [`Record::ratio_to_linux_busy`].
+pub const LINUX_BUSY: &str = "linux-busy";
 /// Linux with the link's default offloads (bulk): other stacks' notes give
 /// their ratio to it as well.
 pub const LINUX_OFFLOAD: &str = "linux-offload";
+/// mtcp-rs where a bench has only one way to run it (the packet-io queue,
+/// the in-process tcp-core engine, the timer wheel).
+pub const OURS: &str = "mtcp-rs";
+/// mtcp-rs in threaded mode (mTCP's model): a stack thread beside each
+/// application thread on the same core, calls crossing a mailbox.
+pub const OURS_THREADED: &str = "mtcp-rs-threaded";
+/// mtcp-rs in run-to-completion mode: the application thread drives the
+/// stack itself and sleeps in `epoll_wait` after `stack.spin_us` (default
+/// 50 us) of polling.
+pub const OURS_RTC: &str = "mtcp-rs-rtc";
+/// mtcp-rs in run-to-completion mode, busy polling: `stack.spin_us` of a
+/// second, so the application thread spins instead of sleeping. Compared
+/// with [`LINUX_BUSY`] as well as with [`LINUX`].
+pub const OURS_RTC_BUSY: &str = "mtcp-rs-rtc-busy";
+
+/// True for the stacks that busy-poll (their names end in `-busy`): their
+/// records also carry a ratio to [`LINUX_BUSY`].
+pub fn is_busy(stack: &str) -> bool {
+    stack.ends_with("-busy")
+}
 
 /// One measured figure: the median of several repetitions, with their range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +97,10 @@ pub struct Record {
     /// concurrency (absent for Linux itself and when Linux was not measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio_to_linux: Option<f64>,
+    /// For a busy-polling stack of ours ([`is_busy`]): this median over that
+    /// of [`LINUX_BUSY`] for the same workload, metric and concurrency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_to_linux_busy: Option<f64>,
     /// Anything a reader needs to interpret the figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -108,6 +141,7 @@ impl Record {
             unit: unit.into(),
             samples: samples.to_vec(),
             ratio_to_linux: None,
+            ratio_to_linux_busy: None,
             note: None,
         }
     }
@@ -152,7 +186,8 @@ pub fn read_records(path: &Path) -> io::Result<Vec<Record>> {
 /// Sets every non-Linux record's ratio to the Linux record of the same
 /// workload, metric and concurrency: the one of the same bench when there
 /// is one (two benches may both measure `short-64B` at concurrency 1 under
-/// different conditions), else that of any bench.
+/// different conditions), else that of any bench. Busy-polling stacks of
+/// ours get their ratio to [`LINUX_BUSY`] the same way.
 pub fn compute_ratios(records: &mut [Record]) {
     type Base = (String, String, String, u32, f64);
     let baseline = |stack: &str| -> Vec<Base> {
@@ -171,6 +206,7 @@ pub fn compute_ratios(records: &mut [Record]) {
             .collect()
     };
     let linux = baseline(LINUX);
+    let busy = baseline(LINUX_BUSY);
     let offload = baseline(LINUX_OFFLOAD);
     let find = |list: &[Base], r: &Record| {
         let same = |l: &&Base| l.1 == r.workload && l.2 == r.metric && l.3 == r.concurrency;
@@ -183,6 +219,11 @@ pub fn compute_ratios(records: &mut [Record]) {
     };
     for r in records.iter_mut().filter(|r| r.stack != LINUX) {
         r.ratio_to_linux = find(&linux, r);
+        r.ratio_to_linux_busy = if is_busy(&r.stack) && r.stack != LINUX_BUSY {
+            find(&busy, r)
+        } else {
+            None
+        };
         if r.stack != LINUX_OFFLOAD {
             if let Some(x) = find(&offload, r) {
                 r.note = Some(format!("{x:.2}x Linux with default offloads"));
@@ -315,6 +356,40 @@ mod tests {
         assert_eq!(recs[3].ratio_to_linux, Some(4.0));
         // No Linux figure at that concurrency: no ratio.
         assert_eq!(recs[4].ratio_to_linux, None);
+    }
+
+    #[test]
+    fn busy_stacks_are_also_compared_with_linux_busy() {
+        let p99 = |stack: &str, v: f64| {
+            Record::from_samples("stacks", "pingpong-64B", "p99", 1, stack, "us", &[v])
+        };
+        let mut recs = vec![
+            p99(LINUX, 80.0),
+            p99(LINUX_BUSY, 16.0),
+            p99(OURS_RTC, 40.0),
+            p99(OURS_RTC_BUSY, 8.0),
+            p99(OURS_THREADED, 160.0),
+        ];
+        compute_ratios(&mut recs);
+        let ratios: Vec<(Option<f64>, Option<f64>)> = recs
+            .iter()
+            .map(|r| (r.ratio_to_linux, r.ratio_to_linux_busy))
+            .collect();
+        assert_eq!(
+            ratios,
+            vec![
+                (None, None),
+                (Some(0.2), None),
+                (Some(0.5), None),
+                (Some(0.1), Some(0.5)),
+                (Some(2.0), None),
+            ]
+        );
+        // Without a linux-busy figure there is no busy ratio.
+        let mut recs = vec![p99(LINUX, 80.0), p99(OURS_RTC_BUSY, 8.0)];
+        compute_ratios(&mut recs);
+        assert_eq!(recs[1].ratio_to_linux_busy, None);
+        assert!(is_busy(OURS_RTC_BUSY) && is_busy(LINUX_BUSY) && !is_busy(OURS_RTC));
     }
 
     #[test]

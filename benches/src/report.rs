@@ -24,20 +24,18 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-/// The Markdown table of every record (one row each); a record's note is
-/// the last column.
+/// The Markdown table of every record (one row each): the ratio to
+/// `linux`, then for busy-polling stacks the ratio to `linux-busy`; a
+/// record's note is the last column.
 pub fn markdown(records: &[Record]) -> String {
     let mut s = String::from(
-        "| bench | workload | conc. | metric | stack | median | min | max | unit | ours/Linux | note |\n\
-         |---|---|---:|---|---|---:|---:|---:|---|---:|---|\n",
+        "| bench | workload | conc. | metric | stack | median | min | max | unit | / linux | / linux-busy | note |\n\
+         |---|---|---:|---|---|---:|---:|---:|---|---:|---:|---|\n",
     );
+    let x = |r: Option<f64>| r.map(|x| format!("{x:.2}x")).unwrap_or_default();
     for r in records {
-        let ratio = r
-            .ratio_to_linux
-            .map(|x| format!("{x:.2}x"))
-            .unwrap_or_default();
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.bench,
             r.workload,
             r.concurrency,
@@ -47,7 +45,8 @@ pub fn markdown(records: &[Record]) -> String {
             fmt_num(r.min),
             fmt_num(r.max),
             r.unit,
-            ratio,
+            x(r.ratio_to_linux),
+            x(r.ratio_to_linux_busy),
             r.note.as_deref().unwrap_or_default().replace('|', "/"),
         ));
     }
@@ -319,11 +318,29 @@ mod tests {
         let row = md.lines().nth(2).unwrap();
         assert_eq!(
             row,
-            "| b | w | 1 | rate | mtcp-rs | 2.00 | 1.00 | 3.00 | x/s |  | a / b |"
+            "| b | w | 1 | rate | mtcp-rs | 2.00 | 1.00 | 3.00 | x/s |  |  | a / b |"
         );
         // Header, separator and row have the same number of cells.
         let cells = |l: &str| l.matches('|').count();
         assert!(md.lines().all(|l| cells(l) == cells(row)), "{md}");
+    }
+
+    #[test]
+    fn busy_rows_show_both_ratios() {
+        use crate::record::{compute_ratios, LINUX_BUSY, OURS_RTC_BUSY};
+        let p99 = |stack: &str, v: f64| {
+            Record::from_samples("stacks", "pingpong-64B", "p99", 1, stack, "us", &[v])
+        };
+        let mut recs = vec![
+            p99(LINUX, 80.0),
+            p99(LINUX_BUSY, 16.0),
+            p99(OURS_RTC_BUSY, 8.0),
+        ];
+        compute_ratios(&mut recs);
+        let md = markdown(&recs);
+        let rows: Vec<&str> = md.lines().skip(2).collect();
+        assert!(rows[1].ends_with("| us | 0.20x |  |  |"), "{md}");
+        assert!(rows[2].ends_with("| us | 0.10x | 0.50x |  |"), "{md}");
     }
 
     #[test]

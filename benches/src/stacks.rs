@@ -15,8 +15,40 @@
 //! the backend differs. Linux's bulk figure is taken twice: with the pair's
 //! checksum offload off (`tx off`, as our stack sees the link) and with the
 //! default offloads (TSO/GSO and checksum offload on).
+//!
+//! # Sides
+//!
+//! | stack (record name) | what runs at both ends |
+//! |---|---|
+//! | `linux` | kernel sockets, the app sleeping in `epoll_wait` |
+//! | `linux-busy` | kernel busy polling (ping-pong only): see below |
+//! | `mtcp-rs-threaded` | our stack, a stack thread beside the app thread (mTCP's model) |
+//! | `mtcp-rs-rtc` | our stack run to completion by the app thread, which sleeps in `epoll_wait` after `stack.spin_us` (50 us) |
+//! | `mtcp-rs-rtc-busy` | the same, spinning instead of sleeping (`spin_us` of a second) |
+//!
+//! # Linux busy polling on veth
+//!
+//! `linux-busy` sets `net.core.busy_poll` and `net.core.busy_read` to
+//! [`BUSY_POLL_US`]: `epoll_wait` and `read` then poll the device's NAPI
+//! context for up to that long before they sleep, and the app calls
+//! `epoll_wait` as on the `linux` side. On veth the kernel can only
+//! busy-poll when the receiving end has a NAPI context, which it has only
+//! with GRO on (or an XDP program attached), and when the sender's skbs are
+//! eligible for that path, which TCP's are only with TSO off (`tx off`, the
+//! pair's setting here): without GRO, `TcpExt: BusyPollRxPackets` stays 0.
+//! So the side turns GRO on at both ends for its runs, and every record
+//! says which share of the received TCP segments the kernel busy-polled
+//! (99% at concurrency 1 on the 2-core VM). The sysctls and GRO are put
+//! back as they were afterwards, also on errors.
+//!
+//! With [`Options::linux_busy_app_spin`] (`--linux-busy-spin`) the apps
+//! also spin on `epoll_wait` with a zero timeout
+//! ([`KernelStack::busy_polling`]). That is not the default: a zero-timeout
+//! `epoll_wait` polls the NAPI context once and lets it go, so the sender's
+//! softirq takes nearly every packet first (under 1% busy-polled) and the
+//! kernel's busy polling hardly takes part.
 
-use crate::record::{Record, LINUX};
+use crate::record::{Record, LINUX, LINUX_BUSY, OURS_RTC, OURS_RTC_BUSY, OURS_THREADED};
 use indicatif::{ProgressBar, ProgressStyle};
 use mtcp_apps::client::LoadPlan;
 use mtcp_apps::http::{FileCache, HttpGet};
@@ -26,16 +58,17 @@ use mtcp_apps::net::{NetStack, StopFlag};
 use mtcp_apps::ours::{xdp_config, Config, OurStack, ThreadMode};
 use mtcp_apps::perf::Workload;
 use mtcp_apps::run::{load, perf_client, serve_http, serve_perf, summarize, Summary};
-use packet_io::testnet::{VethOptions, VethPair};
+use packet_io::testnet::{Netns, VethOptions, VethPair};
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-pub use crate::record::OURS;
-/// Our stack in busy-polling run-to-completion mode.
-pub const OURS_BUSY: &str = "mtcp-rs-busy";
 pub use crate::record::LINUX_OFFLOAD;
+
+/// `net.core.busy_poll` and `net.core.busy_read` of the `linux-busy` side,
+/// microseconds (the value the kernel's documentation suggests).
+pub const BUSY_POLL_US: u32 = 50;
 
 /// What one case runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,18 +138,89 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// Which stacks run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which stacks run (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Side {
-    /// Linux at both ends.
+    /// Linux at both ends, the app sleeping in `epoll_wait`.
     Linux,
-    /// Our stack at both ends (mTCP's threaded mode: a stack thread beside
-    /// each application thread on the same core).
-    Ours,
-    /// Our stack at both ends in run-to-completion mode, busy polling: the
-    /// application thread drives the stack itself and spins instead of
-    /// sleeping.
-    OursBusy,
+    /// Linux at both ends with kernel busy polling and the app spinning on
+    /// `epoll_wait` (ping-pong cases only).
+    LinuxBusy,
+    /// Our stack at both ends in mTCP's threaded mode: a stack thread beside
+    /// each application thread on the same core.
+    Threaded,
+    /// Our stack at both ends in run-to-completion mode: the application
+    /// thread drives the stack and sleeps in `epoll_wait` after
+    /// `stack.spin_us` (the default, 50 us) of polling.
+    Rtc,
+    /// Run-to-completion, busy polling: the application thread spins
+    /// (`spin_us` of a second) instead of sleeping.
+    RtcBusy,
+}
+
+impl Side {
+    /// Every side, in run order: Linux's first (our XDP steering program
+    /// must not be attached while Linux runs on the pair).
+    pub const ALL: [Side; 5] = [
+        Side::Linux,
+        Side::LinuxBusy,
+        Side::Threaded,
+        Side::Rtc,
+        Side::RtcBusy,
+    ];
+
+    /// The stack name of this side's records in `case`.
+    pub fn label(self, case: &Case) -> &'static str {
+        match self {
+            Side::Linux if case.offload => LINUX_OFFLOAD,
+            Side::Linux => LINUX,
+            Side::LinuxBusy => LINUX_BUSY,
+            Side::Threaded => OURS_THREADED,
+            Side::Rtc => OURS_RTC,
+            Side::RtcBusy => OURS_RTC_BUSY,
+        }
+    }
+
+    /// The short name `--sides` takes: `linux`, `linux-busy`, `threaded`,
+    /// `rtc`, `rtc-busy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Linux => "linux",
+            Side::LinuxBusy => "linux-busy",
+            Side::Threaded => "threaded",
+            Side::Rtc => "rtc",
+            Side::RtcBusy => "rtc-busy",
+        }
+    }
+
+    /// The side called `name` (its short name or its record name).
+    pub fn parse(name: &str) -> Option<Side> {
+        let name = name.trim();
+        let plain = Case {
+            kind: Kind::Http,
+            concurrency: 1,
+            offload: false,
+        };
+        Side::ALL
+            .into_iter()
+            .find(|s| s.name() == name || s.label(&plain) == name)
+    }
+
+    /// Our stack (not Linux).
+    pub fn is_ours(self) -> bool {
+        matches!(self, Side::Threaded | Side::Rtc | Side::RtcBusy)
+    }
+
+    /// Whether this side measures `case`: Linux with default offloads is a
+    /// Linux figure only, and Linux busy polling is measured on ping-pong
+    /// (where the issue's latency target is).
+    pub fn runs(self, case: &Case) -> bool {
+        match self {
+            Side::Linux => true,
+            Side::LinuxBusy => case.kind == Kind::Perf(Workload::Pingpong),
+            _ => !case.offload,
+        }
+    }
 }
 
 /// Options of a side-by-side run.
@@ -138,6 +242,10 @@ pub struct Options {
     pub memory_conns: usize,
     /// rcvbuf = sndbuf of the memory figure's connections.
     pub memory_buffer: usize,
+    /// On the `linux-busy` side, the apps also spin on `epoll_wait` with a
+    /// zero timeout (else they call it with their timeout and the kernel
+    /// busy-polls inside it for up to [`BUSY_POLL_US`] before sleeping).
+    pub linux_busy_app_spin: bool,
 }
 
 impl Options {
@@ -147,7 +255,7 @@ impl Options {
         Options {
             secs: 1.0,
             memory_conns: 0,
-            sides: vec![Side::Linux, Side::Ours],
+            sides: vec![Side::Linux, Side::Threaded],
             ..Options::default()
         }
     }
@@ -160,29 +268,35 @@ impl Default for Options {
             reps: 3,
             server_cpu: 0,
             client_cpu: 1,
-            sides: vec![Side::Linux, Side::Ours, Side::OursBusy],
+            sides: Side::ALL.to_vec(),
             only: Vec::new(),
             memory_conns: 100_000,
             memory_buffer: 16 * 1024,
+            linux_busy_app_spin: false,
         }
     }
 }
 
 const PORT: u16 = 5001;
 
-/// Starts our stack at both ends of `net`: the server side on our end
-/// (pinned to the server CPU), the client side on the peer end.
+/// Starts our stack at both ends of `net` in the thread mode of `side`
+/// (one of ours): the server side on our end (pinned to the server CPU),
+/// the client side on the peer end.
 pub fn start_ours(
     net: &VethPair,
     opts: &Options,
-    busy: bool,
+    side: Side,
 ) -> anyhow::Result<(OurStack, OurStack)> {
-    start_ours_with(net, opts, |c| {
-        if busy {
+    start_ours_with(net, opts, |c| match side {
+        Side::Threaded => c.stack.mode = ThreadMode::Threaded,
+        // spin_us stays at its default.
+        Side::Rtc => c.stack.mode = ThreadMode::RunToCompletion,
+        Side::RtcBusy => {
             c.stack.mode = ThreadMode::RunToCompletion;
             // Spin (for up to a second) rather than sleep in epoll_wait.
             c.stack.spin_us = 1_000_000;
         }
+        Side::Linux | Side::LinuxBusy => {}
     })
 }
 
@@ -265,15 +379,6 @@ fn run_ours(
     })
 }
 
-fn record_name(side: Side, case: &Case) -> &'static str {
-    match (side, case.offload) {
-        (Side::Ours, _) => OURS,
-        (Side::OursBusy, _) => OURS_BUSY,
-        (Side::Linux, false) => LINUX,
-        (Side::Linux, true) => LINUX_OFFLOAD,
-    }
-}
-
 /// Sets the pair's TX checksum offload (and with it TSO/GSO) on both ends.
 fn set_offload(net: &VethPair, on: bool) -> std::io::Result<()> {
     let v = if on { "on" } else { "off" };
@@ -282,8 +387,9 @@ fn set_offload(net: &VethPair, on: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs one repetition of `case` on Linux at both ends.
-fn run_linux(net: &VethPair, case: &Case, opts: &Options) -> anyhow::Result<Summary> {
+/// Runs one repetition of `case` on Linux at both ends, the apps spinning
+/// on `epoll_wait` when `busy`.
+fn run_linux(net: &VethPair, case: &Case, opts: &Options, busy: bool) -> anyhow::Result<Summary> {
     let stop = StopFlag::new();
     let (tx, rx) = mpsc::channel::<SocketAddr>();
     let listen: SocketAddr = (IpAddr::V4(net.our_ip), PORT).into();
@@ -293,7 +399,7 @@ fn run_linux(net: &VethPair, case: &Case, opts: &Options) -> anyhow::Result<Summ
         let stop = stop.clone();
         let tx = Mutex::new(tx);
         net.ours.spawn(move || -> std::io::Result<()> {
-            let stack = KernelStack::new(1, &[server_cpu]);
+            let stack = KernelStack::new(1, &[server_cpu]).busy_polling(busy);
             let ready = |_core: usize, a: SocketAddr| {
                 let _ = tx.lock().map(|t| t.send(a));
             };
@@ -325,7 +431,7 @@ fn run_linux(net: &VethPair, case: &Case, opts: &Options) -> anyhow::Result<Summ
     };
     let client_cpu = opts.client_cpu;
     let client = net.peer.spawn(move || -> std::io::Result<Summary> {
-        let stack = KernelStack::new(1, &[client_cpu]);
+        let stack = KernelStack::new(1, &[client_cpu]).busy_polling(busy);
         client_run(&stack, kind, &plan)
     });
     let summary = client.join();
@@ -552,16 +658,14 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
             opts.only.is_empty() || opts.only.iter().any(|o| c.workload().contains(o.as_str()))
         })
         .collect();
-    let sides = opts.sides.clone();
-    let runs: usize = cases
+    // Linux first, then ours: our XDP steering program must not be attached
+    // while Linux runs on the same pair.
+    let mut sides = opts.sides.clone();
+    sides.sort();
+    sides.dedup();
+    let runs: usize = sides
         .iter()
-        .map(|c| {
-            if c.offload {
-                usize::from(sides.contains(&Side::Linux))
-            } else {
-                sides.len()
-            }
-        })
+        .map(|side| cases.iter().filter(|c| side.runs(c)).count())
         .sum::<usize>()
         * opts.reps;
     let bar = ProgressBar::new(runs as u64);
@@ -570,31 +674,53 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut records = Vec::new();
-    // Linux first, then ours: our XDP steering program must not be attached
-    // while Linux runs on the same pair.
     for &side in &sides {
-        let ours = match side {
-            Side::Linux => None,
-            Side::Ours | Side::OursBusy => match start_ours(&net, opts, side == Side::OursBusy) {
+        if !cases.iter().any(|c| side.runs(c)) {
+            continue;
+        }
+        let ours = if side.is_ours() {
+            match start_ours(&net, opts, side) {
                 Ok(pair) => Some(pair),
                 Err(e) => {
                     say(
                         &bar,
-                        format!("stacks: our stack NOT measured: cannot start it: {e:#}"),
+                        format!(
+                            "stacks: {} NOT measured: cannot start our stack: {e:#}",
+                            side.name()
+                        ),
                     );
                     continue;
                 }
-            },
-        };
-        for case in &cases {
-            if case.offload && side != Side::Linux {
-                continue;
             }
-            let name = record_name(side, case);
+        } else {
+            None
+        };
+        // Put back when this side is done (dropped), also on errors.
+        let busy_poll = if side == Side::LinuxBusy {
+            match KernelBusyPoll::enable(&net) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    say(
+                        &bar,
+                        format!(
+                            "stacks: linux-busy NOT measured: cannot set up busy polling: {e:#}"
+                        ),
+                    );
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        for case in cases.iter().filter(|c| side.runs(c)) {
+            let name = side.label(case);
             if case.offload {
                 set_offload(&net, true)?;
             }
             let mut samples = Samples::default();
+            // Kernel busy polling's evidence: (busy-polled, received) TCP
+            // segments over the repetitions, both namespaces.
+            let mut polled = (0u64, 0u64);
             for rep in 0..opts.reps {
                 bar.set_message(format!(
                     "{} c={} {name} #{}",
@@ -602,17 +728,29 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                     case.concurrency,
                     rep + 1
                 ));
+                let before = busy_poll.as_ref().map(|_| busy_counters(&net));
                 let s = match side {
-                    Side::Linux => run_linux(&net, case, opts),
-                    Side::Ours | Side::OursBusy => match &ours {
+                    Side::Linux | Side::LinuxBusy => {
+                        let spin = side == Side::LinuxBusy && opts.linux_busy_app_spin;
+                        run_linux(&net, case, opts, spin)
+                    }
+                    _ => match &ours {
                         Some((server, client)) => run_ours(server, client, &net, case, opts),
                         None => Err(anyhow::anyhow!("our stack is not running")),
                     },
                 };
+                let mut extra = String::new();
+                if let Some(Some(b)) = before {
+                    if let Some(a) = busy_counters(&net) {
+                        let d = (a.0.saturating_sub(b.0), a.1.saturating_sub(b.1));
+                        polled = (polled.0 + d.0, polled.1 + d.1);
+                        extra = format!("  busy-polled {}/{} segments", d.0, d.1);
+                    }
+                }
                 match s {
                     Ok(s) => {
                         say(&bar, format!(
-                            "{:>13} c={:<4} {:<13} {:>12.1} {:<6} p50 {:>8.1} us  p99 {:>8.1} us  errors {}",
+                            "{:>13} c={:<4} {:<16} {:>12.1} {:<6} p50 {:>8.1} us  p99 {:>8.1} us  errors {}{extra}",
                             case.workload(),
                             case.concurrency,
                             name,
@@ -640,18 +778,29 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
             }
             if !samples.rate.is_empty() {
                 let mut recs = samples.records(case, name);
-                if side == Side::Linux && case.offload {
+                let note = match side {
+                    Side::Linux if case.offload => {
+                        Some("default veth offloads (TSO/GSO, checksum)".to_string())
+                    }
+                    Side::LinuxBusy => Some(busy_note(polled, opts.linux_busy_app_spin)),
+                    _ => None,
+                };
+                if let Some(note) = note {
                     for r in &mut recs {
-                        r.note = Some("default veth offloads (TSO/GSO, checksum)".into());
+                        r.note = Some(match r.note.take() {
+                            Some(old) => format!("{note}; {old}"),
+                            None => note.clone(),
+                        });
                     }
                 }
                 records.extend(recs);
             }
         }
+        drop(busy_poll);
         drop(ours);
     }
     bar.finish_and_clear();
-    if opts.memory_conns > 0 && sides.contains(&Side::Ours) {
+    if opts.memory_conns > 0 && sides.iter().any(|s| s.is_ours()) {
         eprintln!(
             "stacks: resident memory of {} idle connections on our stack ({} B buffers)",
             opts.memory_conns, opts.memory_buffer
@@ -668,7 +817,7 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                         "idle-connections",
                         "rss-per-conn",
                         m.connections as u32,
-                        OURS,
+                        OURS_THREADED,
                         "B",
                         &[m.bytes_per_connection],
                     )
@@ -682,6 +831,128 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
         }
     }
     Ok(records)
+}
+
+/// The note of a `linux-busy` record: how busy polling was set up and how
+/// much of the traffic the kernel busy-polled, `(busy-polled, received)`
+/// TCP segments over its repetitions.
+fn busy_note((polled, received): (u64, u64), app_spin: bool) -> String {
+    let how = format!(
+        "net.core.busy_poll = busy_read = {BUSY_POLL_US} us, GRO on{}",
+        if app_spin {
+            ", app spins on epoll_wait(0)"
+        } else {
+            ""
+        }
+    );
+    if polled == 0 {
+        format!("{how}; kernel busy polling did NOT take effect (BusyPollRxPackets 0)")
+    } else {
+        format!(
+            "{how}; {:.0}% of received TCP segments busy-polled",
+            100.0 * polled as f64 / received.max(1) as f64
+        )
+    }
+}
+
+/// The sysctls of kernel busy polling.
+const BUSY_SYSCTLS: [&str; 2] = [
+    "/proc/sys/net/core/busy_poll",
+    "/proc/sys/net/core/busy_read",
+];
+
+/// Kernel busy polling switched on for the `linux-busy` runs: the sysctls
+/// at [`BUSY_POLL_US`] and GRO on at both ends of the pair (veth has a NAPI
+/// context to poll only with GRO on). Dropping it puts both back as they
+/// were.
+struct KernelBusyPoll<'a> {
+    net: &'a VethPair,
+    /// (path, value before).
+    sysctls: Vec<(&'static str, String)>,
+    /// GRO of (our end, the peer end) before, `None` until changed.
+    gro: Option<(bool, bool)>,
+}
+
+impl<'a> KernelBusyPoll<'a> {
+    fn enable(net: &'a VethPair) -> anyhow::Result<Self> {
+        let mut guard = KernelBusyPoll {
+            net,
+            sysctls: Vec::new(),
+            gro: None,
+        };
+        for path in BUSY_SYSCTLS {
+            let old = std::fs::read_to_string(path)?.trim().to_string();
+            std::fs::write(path, BUSY_POLL_US.to_string())?;
+            guard.sysctls.push((path, old));
+        }
+        let ours = gro_on(&net.ours, &net.our_if)?;
+        let peer = gro_on(&net.peer, &net.peer_if)?;
+        guard.gro = Some((ours, peer));
+        set_gro(&net.ours, &net.our_if, true)?;
+        set_gro(&net.peer, &net.peer_if, true)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for KernelBusyPoll<'_> {
+    fn drop(&mut self) {
+        for (path, old) in &self.sysctls {
+            if let Err(e) = std::fs::write(path, old) {
+                eprintln!("stacks: could not put {path} back to {old}: {e}");
+            }
+        }
+        if let Some((ours, peer)) = self.gro {
+            let net = self.net;
+            for (ns, dev, on) in [
+                (&net.ours, &net.our_if, ours),
+                (&net.peer, &net.peer_if, peer),
+            ] {
+                if let Err(e) = set_gro(ns, dev, on) {
+                    eprintln!("stacks: could not put GRO of {dev} back: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Whether GRO is on on `dev` (`ethtool -k`).
+fn gro_on(ns: &Netns, dev: &str) -> std::io::Result<bool> {
+    let text = ns.exec("ethtool", &["-k", dev])?;
+    Ok(text
+        .lines()
+        .any(|l| l.trim_start().starts_with("generic-receive-offload: on")))
+}
+
+fn set_gro(ns: &Netns, dev: &str, on: bool) -> std::io::Result<()> {
+    ns.exec(
+        "ethtool",
+        &["-K", dev, "gro", if on { "on" } else { "off" }],
+    )
+    .map(drop)
+}
+
+/// (busy-polled, received) TCP segments so far, both namespaces together:
+/// `TcpExt: BusyPollRxPackets` of `/proc/net/netstat` and `Tcp: InSegs` of
+/// `/proc/net/snmp` (per network namespace).
+fn busy_counters(net: &VethPair) -> Option<(u64, u64)> {
+    let mut sum = (0, 0);
+    for ns in [&net.ours, &net.peer] {
+        let netstat = ns.exec("cat", &["/proc/net/netstat"]).ok()?;
+        let snmp = ns.exec("cat", &["/proc/net/snmp"]).ok()?;
+        sum.0 += proc_net_field(&netstat, "TcpExt:", "BusyPollRxPackets")?;
+        sum.1 += proc_net_field(&snmp, "Tcp:", "InSegs")?;
+    }
+    Some(sum)
+}
+
+/// A counter of a `/proc/net/{snmp,netstat}` table: the line of names
+/// starting with `table`, then the line of values.
+fn proc_net_field(text: &str, table: &str, name: &str) -> Option<u64> {
+    let mut lines = text.lines().filter(|l| l.starts_with(table));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let i = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(i)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -706,6 +977,55 @@ mod tests {
         ] {
             assert!(names.contains(&want), "{want:?} missing");
         }
+    }
+
+    #[test]
+    fn sides_have_distinct_names_and_their_cases() {
+        let all = cases();
+        let mut labels = std::collections::HashSet::new();
+        for side in Side::ALL {
+            assert_eq!(Side::parse(side.name()), Some(side));
+            for c in all.iter().filter(|c| side.runs(c)) {
+                assert!(labels.insert((side.label(c), c.workload(), c.concurrency, c.offload)));
+            }
+        }
+        assert_eq!(Side::parse("mtcp-rs-rtc-busy"), Some(Side::RtcBusy));
+        assert_eq!(Side::parse("ours"), None);
+        // Every side of ours runs every case but Linux's offload one.
+        let ours: Vec<&Case> = all.iter().filter(|c| Side::Rtc.runs(c)).collect();
+        assert_eq!(ours.len(), all.len() - 1);
+        assert!(ours.iter().any(|c| c.kind == Kind::Perf(Workload::Bulk)));
+        // Linux busy polling: the two ping-pong cases.
+        let busy: Vec<usize> = all
+            .iter()
+            .filter(|c| Side::LinuxBusy.runs(c))
+            .map(|c| c.concurrency)
+            .collect();
+        assert_eq!(busy, vec![1, 64]);
+        let bulk_offload = all.iter().find(|c| c.offload).unwrap();
+        assert_eq!(Side::Linux.label(bulk_offload), LINUX_OFFLOAD);
+        // Sorting puts Linux's sides before ours.
+        let mut sides = [Side::RtcBusy, Side::LinuxBusy, Side::Threaded, Side::Linux];
+        sides.sort();
+        assert!(!sides[0].is_ours() && !sides[1].is_ours() && sides[2].is_ours());
+    }
+
+    #[test]
+    fn proc_net_counters_are_read_by_name() {
+        let netstat = "TcpExt: SyncookiesSent BusyPollRxPackets TCPAutoCorking\n\
+                       TcpExt: 0 1234 7\n\
+                       IpExt: InNoRoutes\n\
+                       IpExt: 3\n";
+        assert_eq!(
+            proc_net_field(netstat, "TcpExt:", "BusyPollRxPackets"),
+            Some(1234)
+        );
+        assert_eq!(proc_net_field(netstat, "IpExt:", "InNoRoutes"), Some(3));
+        assert_eq!(proc_net_field(netstat, "TcpExt:", "Missing"), None);
+        assert_eq!(proc_net_field("TcpExt: A\n", "TcpExt:", "A"), None);
+        assert!(busy_note((0, 100), false).contains("did NOT take effect"));
+        assert!(busy_note((97, 100), true).contains("97% of received"));
+        assert!(busy_note((97, 100), true).contains("epoll_wait(0)"));
     }
 
     #[test]

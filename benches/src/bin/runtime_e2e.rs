@@ -7,7 +7,8 @@
 //! medians of `--rounds` repetitions, reported as ratios to Linux.
 //!
 //! Our stack is measured in both thread modes:
-//! * `mtcp-rs` (run-to-completion): one thread per side drives its stack;
+//! * `mtcp-rs-rtc` (run-to-completion, `spin_us` 50): one thread per side
+//!   drives its stack;
 //! * `mtcp-rs-threaded` (mTCP's model): per side a stack thread and the
 //!   application thread, both pinned to the side's CPU, calls crossing the
 //!   mailbox.
@@ -19,7 +20,7 @@
 //!
 //! usage: runtime_e2e [--quick] [--secs S] [--rounds R]   (needs root; skips otherwise)
 
-use mtcp_benches::record::{append_records, Record, LINUX};
+use mtcp_benches::record::{append_records, Record, LINUX, OURS_RTC, OURS_THREADED};
 use packet_io::testnet::{self, mac_string, Netns, VethOptions, VethPair};
 use runtime::{Context, Runtime, RuntimeConfig, TcpListener, TcpStream, ThreadMode};
 use std::io::{self, Read, Write};
@@ -290,8 +291,8 @@ fn main() {
     );
     let stacks: [(&str, Option<ThreadMode>); 3] = [
         (LINUX, None),
-        ("mtcp-rs", Some(ThreadMode::RunToCompletion)),
-        ("mtcp-rs-threaded", Some(ThreadMode::Threaded)),
+        (OURS_RTC, Some(ThreadMode::RunToCompletion)),
+        (OURS_THREADED, Some(ThreadMode::Threaded)),
     ];
     let mut records = Vec::new();
     for w in [Workload::Short, Workload::Pingpong] {

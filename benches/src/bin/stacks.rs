@@ -2,10 +2,17 @@
 //! connections, ping-pong, bulk and HTTP (see `mtcp_benches::stacks`).
 //! Writes `target/bench/latest.json`, `latest.md` and `latest.svg`.
 //!
-//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]... [--linux-only|--ours-only] [--no-busy]
+//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]...
+//!        [--sides SIDE,...] [--linux-only|--ours-only] [--no-busy] [--linux-busy-spin]
 //!        [--memory N] [--memory-buf BYTES]   (idle connections for the RSS figure; 0 skips)
 //!        (needs root; skips otherwise)
 //!        stacks --report   (rewrite latest.md and latest.svg from latest.json)
+//!
+//! Sides (record names in brackets): `linux` (`linux`, `linux-offload`),
+//! `linux-busy` (`linux-busy`, ping-pong only), `threaded`
+//! (`mtcp-rs-threaded`), `rtc` (`mtcp-rs-rtc`), `rtc-busy`
+//! (`mtcp-rs-rtc-busy`). The full run measures them all; `--quick` those of
+//! [`Options::quick`]. `--no-busy` leaves out both busy-polling sides.
 
 use mtcp_benches::record::{append_records, compute_ratios};
 use mtcp_benches::report::markdown;
@@ -33,8 +40,21 @@ fn main() -> anyhow::Result<()> {
                     .max(1)
             }
             "--only" => opts.only.extend(args.next()),
-            "--linux-only" => opts.sides = vec![Side::Linux],
-            "--ours-only" => opts.sides = vec![Side::Ours, Side::OursBusy],
+            "--sides" => {
+                let list = args.next().unwrap_or_default();
+                let mut sides = Vec::new();
+                for name in list.split(',').filter(|n| !n.trim().is_empty()) {
+                    match Side::parse(name) {
+                        Some(side) => sides.push(side),
+                        None => anyhow::bail!(
+                            "unknown side `{name}` (linux, linux-busy, threaded, rtc, rtc-busy)"
+                        ),
+                    }
+                }
+                opts.sides = sides;
+            }
+            "--linux-only" => opts.sides.retain(|s| !s.is_ours()),
+            "--ours-only" => opts.sides.retain(|s| s.is_ours()),
             "--memory" => opts.memory_conns = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             "--memory-buf" => {
                 opts.memory_buffer = args
@@ -42,7 +62,10 @@ fn main() -> anyhow::Result<()> {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(opts.memory_buffer)
             }
-            "--no-busy" => opts.sides.retain(|s| *s != Side::OursBusy),
+            "--linux-busy-spin" => opts.linux_busy_app_spin = true,
+            "--no-busy" => opts
+                .sides
+                .retain(|s| !matches!(s, Side::LinuxBusy | Side::RtcBusy)),
             "--report" => {
                 // Only rewrite latest.md and latest.svg from latest.json.
                 let path = append_records(&[])?;
