@@ -118,6 +118,24 @@ pub struct StackConfig {
     /// Send buffer per connection, bytes.
     #[serde(default = "default_buf")]
     pub sndbuf: usize,
+    /// Connections per core whose state (slot, flow table entry, timer,
+    /// queues) is allocated at start-up, so that opening up to this many
+    /// grows no table on the packet path; default `max_concurrency`, at
+    /// most `max_concurrency`. Reserved memory is touched only when used.
+    #[serde(default)]
+    pub prealloc: Option<usize>,
+    /// Bytes of send plus receive buffer the connections of one core may
+    /// hold at once; each connection reserves its `sndbuf + rcvbuf` when
+    /// it is created and gives it back when its buffers are released
+    /// (TIME-WAIT, close). A connection that does not fit is refused like
+    /// one beyond `max_concurrency` (`connect`: `ENOBUFS`; a SYN: dropped,
+    /// the peer retries). Default `max_concurrency * (rcvbuf + sndbuf)`.
+    #[serde(default)]
+    pub buffer_memory: Option<usize>,
+    /// Bytes of released buffer storage each core keeps per kind (send,
+    /// receive) for reuse by new connections; the rest is freed.
+    #[serde(default = "default_buffer_cache")]
+    pub buffer_cache: usize,
     /// Maximum segment lifetime in milliseconds (TIME-WAIT lasts two).
     #[serde(default = "default_msl_ms")]
     pub msl_ms: u64,
@@ -181,6 +199,9 @@ fn default_max_concurrency() -> usize {
 fn default_buf() -> usize {
     64 * 1024
 }
+fn default_buffer_cache() -> usize {
+    8 << 20
+}
 fn default_msl_ms() -> u64 {
     30_000
 }
@@ -218,6 +239,9 @@ impl Default for StackConfig {
             max_concurrency: default_max_concurrency(),
             rcvbuf: default_buf(),
             sndbuf: default_buf(),
+            prealloc: None,
+            buffer_memory: None,
+            buffer_cache: default_buffer_cache(),
             msl_ms: default_msl_ms(),
             rto_min_ms: default_rto_min_ms(),
             rto_initial_ms: default_rto_initial_ms(),
@@ -366,6 +390,12 @@ impl RuntimeConfig {
         if !(1024..=64 << 20).contains(&s.rcvbuf) || !(1024..=64 << 20).contains(&s.sndbuf) {
             return bad("stack.rcvbuf and stack.sndbuf must be in 1 KiB..=64 MiB".into());
         }
+        if s.prealloc.is_some_and(|p| p > s.max_concurrency) {
+            return bad("stack.prealloc must not exceed stack.max_concurrency".into());
+        }
+        if s.buffer_memory.is_some_and(|m| m < s.rcvbuf + s.sndbuf) {
+            return bad("stack.buffer_memory must hold one connection's rcvbuf + sndbuf".into());
+        }
         if s.rto_min_ms == 0 || s.rto_initial_ms < s.rto_min_ms {
             return bad("stack.rto_min_ms must be > 0 and <= rto_initial_ms".into());
         }
@@ -391,6 +421,24 @@ impl RuntimeConfig {
             .unwrap_or([2, 0, 0, 0, 0, 1])
     }
 
+    /// Connections per core whose state is allocated at start-up
+    /// (`stack.prealloc`, default `stack.max_concurrency`).
+    pub fn prealloc(&self) -> usize {
+        let s = &self.stack;
+        s.prealloc.unwrap_or(s.max_concurrency)
+    }
+
+    /// Bytes of send plus receive buffer one core's connections may
+    /// reserve (`stack.buffer_memory`, default enough for
+    /// `max_concurrency` connections with full buffers).
+    pub fn buffer_memory(&self) -> usize {
+        let s = &self.stack;
+        s.buffer_memory.unwrap_or_else(|| {
+            s.max_concurrency
+                .saturating_mul(s.rcvbuf.saturating_add(s.sndbuf))
+        })
+    }
+
     /// Number of per-core contexts.
     pub fn core_count(&self) -> usize {
         self.stack.cores.len()
@@ -414,6 +462,9 @@ impl RuntimeConfig {
             send_buf: s.sndbuf,
             max_connections: s.max_concurrency,
             max_syn_backlog: s.max_concurrency.min(1024),
+            prealloc_connections: self.prealloc(),
+            buffer_budget: self.buffer_memory(),
+            buffer_cache_bytes: s.buffer_cache,
             msl: ms(s.msl_ms),
             delayed_ack: ms(s.delayed_ack_ms),
             rto_initial: ms(s.rto_initial_ms),
@@ -495,11 +546,56 @@ mod tests {
                 "[net]\nbackend = \"memory\"\naddress = \"10.0.0.1\"\nmac = \"02:00:00:00:00:01\"\nbogus = 1\n",
                 "bogus",
             ),
+            (
+                "[net]\nbackend = \"memory\"\naddress = \"10.0.0.1\"\nmac = \"02:00:00:00:00:01\"\n[stack]\nmax_concurrency = 10\nprealloc = 11\n",
+                "prealloc",
+            ),
+            (
+                "[net]\nbackend = \"memory\"\naddress = \"10.0.0.1\"\nmac = \"02:00:00:00:00:01\"\n[stack]\nrcvbuf = 4096\nsndbuf = 4096\nbuffer_memory = 8191\n",
+                "buffer_memory",
+            ),
         ];
         for (text, what) in cases {
             let err = RuntimeConfig::from_toml(text).unwrap_err().to_string();
             assert!(err.contains(what), "{what}: {err}");
         }
+    }
+
+    /// The pool keys reach the engine of every core, and the engine's
+    /// pools take the sizes they name.
+    #[test]
+    fn pool_sizes_come_from_the_configuration() {
+        let base = "[net]\nbackend = \"memory\"\naddress = \"10.0.0.1\"\nmac = \"02:00:00:00:00:01\"\n[stack]\ncores = [0, 1]\nmax_concurrency = 300\nrcvbuf = 4096\nsndbuf = 8192\n";
+        // Defaults: everything max_concurrency connections need.
+        let c = RuntimeConfig::from_toml(base).unwrap();
+        for core in 0..2 {
+            let t = c.tcp_config(core);
+            assert_eq!(t.max_connections, 300);
+            assert_eq!(t.prealloc_connections, 300);
+            assert_eq!(t.buffer_budget, 300 * (4096 + 8192));
+            assert_eq!(t.buffer_cache_bytes, 8 << 20);
+        }
+        // Explicit sizes.
+        let c = RuntimeConfig::from_toml(&format!(
+            "{base}prealloc = 100\nbuffer_memory = 1000000\nbuffer_cache = 65536\n"
+        ))
+        .unwrap();
+        let t = c.tcp_config(1);
+        assert_eq!(
+            (
+                t.prealloc_connections,
+                t.buffer_budget,
+                t.buffer_cache_bytes
+            ),
+            (100, 1_000_000, 65536)
+        );
+        let ep = tcp_core::Endpoint::with_seed(t, 1);
+        let info = ep.pool_info();
+        assert!(info.slot_capacity >= 100 + tcp_core::Endpoint::LISTENER_SLOTS);
+        assert!(info.slot_capacity < 300, "prealloc, not max_concurrency");
+        assert_eq!(info.max_connections, 300);
+        assert_eq!(info.buffer_budget, 1_000_000);
+        assert_eq!(info.cache_limit, 65536);
     }
 
     #[test]
