@@ -116,8 +116,9 @@ pub struct Config {
     /// this many connections never grows (reallocates) a table on the
     /// packet path. Reserved memory is only touched when used. Default 0:
     /// the tables grow on demand. Raising it with
-    /// [`Endpoint::set_config`](crate::Endpoint::set_config) reserves more;
-    /// lowering it frees nothing.
+    /// [`Endpoint::set_config`](crate::Endpoint::set_config) reserves more
+    /// (the timer index only while no timer is armed); lowering it frees
+    /// nothing.
     pub prealloc_connections: usize,
     /// Most bytes of send plus receive buffer that the endpoint's
     /// connections may hold at once: each connection reserves its full
