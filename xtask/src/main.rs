@@ -4,7 +4,11 @@
 //!   every test in the workspace. `.ci/run` runs exactly this.
 //! - `bench [--quick] [--append] [ARGS]`: run every benchmark binary (each
 //!   gets ARGS), then print the table of figures and where the JSON and SVG
-//!   files are (`target/bench/latest.*`).
+//!   files are (`target/bench/latest.*`). The side-by-side `stacks` bench
+//!   runs Linux (`linux`, `linux-busy`) and our three modes
+//!   (`mtcp-rs-threaded`, `mtcp-rs-rtc`, `mtcp-rs-rtc-busy`) in both
+//!   forms; `--quick` shortens every run so that the whole task stays
+//!   within two minutes (it says so when it did not).
 //! - `deps`: only install the Debian packages.
 
 mod demo;
@@ -157,6 +161,9 @@ fn build_bench_bins() -> Result<Vec<(String, PathBuf)>> {
     Ok(bins)
 }
 
+/// What `cargo xtask bench --quick` may take for its runs, seconds (issue 6).
+const QUICK_BUDGET_S: f64 = 120.0;
+
 /// Runs every benchmark binary of `benches/src/bin` in release mode, each
 /// with the same arguments, then prints the Markdown table of the figures
 /// (`latest.md`) and where `latest.json` and `latest.svg` are.
@@ -243,6 +250,12 @@ fn bench(extra: &[String]) -> Result<()> {
         if quick { " (--quick)" } else { "" },
         each.join(", ")
     );
+    if quick && total > QUICK_BUDGET_S {
+        eprintln!(
+            "xtask: WARNING: --quick took {total:.0} s, over its {QUICK_BUDGET_S:.0} s budget \
+             (a loaded machine? see the load average warnings above)"
+        );
+    }
     if !failed.is_empty() {
         bail!("bench binaries failed: {}", failed.join(", "));
     }

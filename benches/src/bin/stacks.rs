@@ -11,8 +11,10 @@
 //! Sides (record names in brackets): `linux` (`linux`, `linux-offload`),
 //! `linux-busy` (`linux-busy`, ping-pong only), `threaded`
 //! (`mtcp-rs-threaded`), `rtc` (`mtcp-rs-rtc`), `rtc-busy`
-//! (`mtcp-rs-rtc-busy`). The full run measures them all; `--quick` those of
-//! [`Options::quick`]. `--no-busy` leaves out both busy-polling sides.
+//! (`mtcp-rs-rtc-busy`). Both the full run (5-second repetitions, three of
+//! each, plus the resident memory of 100k connections) and `--quick`
+//! (half-second repetitions, three of each, no memory figure) measure them
+//! all; `--no-busy` leaves out both busy-polling sides.
 
 use mtcp_benches::record::{append_records, compute_ratios};
 use mtcp_benches::report::markdown;
