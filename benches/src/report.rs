@@ -24,6 +24,21 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// A ratio with two significant digits at least: `2.42x`, `0.05x`,
+/// `0.005x` (a ratio of a few per cent still reads as more than zero).
+pub fn fmt_ratio(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() {
+        "-".into()
+    } else if a >= 0.1 || a == 0.0 {
+        format!("{x:.2}x")
+    } else if a >= 0.01 {
+        format!("{x:.3}x")
+    } else {
+        format!("{x:.4}x")
+    }
+}
+
 /// The Markdown table of every record (one row each): the ratio to
 /// `linux`, then for busy-polling stacks the ratio to `linux-busy`; a
 /// record's note is the last column.
@@ -32,7 +47,7 @@ pub fn markdown(records: &[Record]) -> String {
         "| bench | workload | conc. | metric | stack | median | min | max | unit | / linux | / linux-busy | note |\n\
          |---|---|---:|---|---|---:|---:|---:|---|---:|---:|---|\n",
     );
-    let x = |r: Option<f64>| r.map(|x| format!("{x:.2}x")).unwrap_or_default();
+    let x = |r: Option<f64>| r.map(fmt_ratio).unwrap_or_default();
     for r in records {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
@@ -278,7 +293,7 @@ fn draw_panel(
             .draw_series(bars.iter().filter_map(|(x, r)| {
                 r.ratio_to_linux.map(|ratio| {
                     Text::new(
-                        format!("{ratio:.2}x"),
+                        fmt_ratio(ratio),
                         // Text hangs below its anchor: clear the whisker.
                         (*x, y(r.max.max(r.median)) + (ymax - y0) * 0.13),
                         ("sans-serif", 15),
@@ -308,6 +323,10 @@ mod tests {
         assert_eq!(fmt_num(56.26), "56.3");
         assert_eq!(fmt_num(7.345), "7.34");
         assert_eq!(fmt_num(f64::NAN), "-");
+        assert_eq!(fmt_ratio(2.4249), "2.42x");
+        assert_eq!(fmt_ratio(0.0512), "0.051x");
+        assert_eq!(fmt_ratio(0.00494), "0.0049x");
+        assert_eq!(fmt_ratio(0.0), "0.00x");
     }
 
     #[test]
