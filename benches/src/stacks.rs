@@ -722,7 +722,12 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
             // Kernel busy polling's evidence: (busy-polled, received) TCP
             // segments over the repetitions, both namespaces.
             let mut polled = (0u64, 0u64);
+            // The 1-minute load average before each repetition: how much
+            // else competed for the two pinned CPUs.
+            let mut loads = Vec::with_capacity(opts.reps);
             for rep in 0..opts.reps {
+                let load = load_average();
+                loads.extend(load);
                 bar.set_message(format!(
                     "{} c={} {name} #{}",
                     case.workload(),
@@ -740,12 +745,12 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                         None => Err(anyhow::anyhow!("our stack is not running")),
                     },
                 };
-                let mut extra = String::new();
+                let mut extra = load.map(|l| format!("  load {l:.1}")).unwrap_or_default();
                 if let Some(Some(b)) = before {
                     if let Some(a) = busy_counters(&net) {
                         let d = (a.0.saturating_sub(b.0), a.1.saturating_sub(b.1));
                         polled = (polled.0 + d.0, polled.1 + d.1);
-                        extra = format!("  busy-polled {}/{} segments", d.0, d.1);
+                        extra += &format!("  busy-polled {}/{} segments", d.0, d.1);
                     }
                 }
                 match s {
@@ -779,13 +784,19 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
             }
             if !samples.rate.is_empty() {
                 let mut recs = samples.records(case, name);
-                let note = match side {
+                let mut note = match side {
                     Side::Linux if case.offload => {
                         Some("default veth offloads (TSO/GSO, checksum)".to_string())
                     }
                     Side::LinuxBusy => Some(busy_note(polled, opts.linux_busy_app_spin)),
                     _ => None,
                 };
+                if let Some(l) = load_note(&loads) {
+                    note = Some(match note {
+                        Some(n) => format!("{n}; {l}"),
+                        None => l,
+                    });
+                }
                 if let Some(note) = note {
                     for r in &mut recs {
                         r.note = Some(match r.note.take() {
@@ -853,6 +864,28 @@ fn busy_note((polled, received): (u64, u64), app_spin: bool) -> String {
             "{how}; {:.0}% of received TCP segments busy-polled",
             100.0 * polled as f64 / received.max(1) as f64
         )
+    }
+}
+
+/// The 1-minute load average (`/proc/loadavg`).
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `load 0.4-0.9`: the range of the load averages read before the
+/// repetitions (none when none could be read).
+fn load_note(loads: &[f64]) -> Option<String> {
+    let lo = loads.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = loads.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    match loads.len() {
+        0 => None,
+        _ if hi - lo < 0.05 => Some(format!("load {lo:.1}")),
+        _ => Some(format!("load {lo:.1}-{hi:.1}")),
     }
 }
 
@@ -1024,6 +1057,10 @@ mod tests {
         assert_eq!(proc_net_field(netstat, "IpExt:", "InNoRoutes"), Some(3));
         assert_eq!(proc_net_field(netstat, "TcpExt:", "Missing"), None);
         assert_eq!(proc_net_field("TcpExt: A\n", "TcpExt:", "A"), None);
+        assert_eq!(load_note(&[]), None);
+        assert_eq!(load_note(&[0.42]).as_deref(), Some("load 0.4"));
+        assert_eq!(load_note(&[0.9, 0.4, 0.6]).as_deref(), Some("load 0.4-0.9"));
+        assert!(load_average().is_some_and(|l| l >= 0.0));
         assert!(busy_note((0, 100), false).contains("did NOT take effect"));
         assert!(busy_note((97, 100), true).contains("97% of received"));
         assert!(busy_note((97, 100), true).contains("epoll_wait(0)"));

@@ -18,7 +18,7 @@
 
 use mtcp_benches::record::{append_records, compute_ratios};
 use mtcp_benches::report::markdown;
-use mtcp_benches::stacks::{run_all, Options, Side};
+use mtcp_benches::stacks::{load_average, run_all, Options, Side};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
@@ -86,12 +86,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     // The figures are only as good as the machine is quiet.
-    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
-        let load: f64 = l
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
+    if let Some(load) = load_average() {
         let cpus = packet_io::testnet::available_cpus() as f64;
         if load > 0.5 * cpus {
             eprintln!(
