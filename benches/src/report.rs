@@ -77,13 +77,17 @@ const COLUMNS: usize = 2;
 const WIDE_AFTER: usize = 4;
 
 fn stack_color(i: usize) -> RGBColor {
-    const PALETTE: [RGBColor; 6] = [
+    // As many colours as the stacks a full run names (linux, linux-busy,
+    // linux-offload, mtcp-rs and its three modes), so none repeats.
+    const PALETTE: [RGBColor; 8] = [
         RGBColor(0x55, 0x7a, 0xb5),
         RGBColor(0xe0, 0x7b, 0x39),
         RGBColor(0x4c, 0xa0, 0x6b),
         RGBColor(0xb5, 0x55, 0x8f),
         RGBColor(0x8c, 0x8c, 0x8c),
         RGBColor(0xc9, 0xa2, 0x27),
+        RGBColor(0x3b, 0xa8, 0xb5),
+        RGBColor(0x8a, 0x5a, 0x3c),
     ];
     PALETTE[i % PALETTE.len()]
 }
@@ -406,6 +410,29 @@ mod tests {
         // mtcp-rs has its colour (the second) in both panels.
         let second = "#E07B39";
         assert!(s.matches(second).count() >= 2, "{s}");
+    }
+
+    #[test]
+    fn every_stack_of_a_full_run_has_its_own_colour() {
+        use crate::record::{
+            LINUX_BUSY, LINUX_OFFLOAD, OURS, OURS_RTC, OURS_RTC_BUSY, OURS_THREADED,
+        };
+        let stacks = [
+            LINUX,
+            LINUX_BUSY,
+            LINUX_OFFLOAD,
+            OURS,
+            OURS_RTC,
+            OURS_RTC_BUSY,
+            OURS_THREADED,
+        ];
+        let colours: std::collections::HashSet<(u8, u8, u8)> = (0..stacks.len())
+            .map(|i| {
+                let c = stack_color(i);
+                (c.0, c.1, c.2)
+            })
+            .collect();
+        assert_eq!(colours.len(), stacks.len());
     }
 
     #[test]
