@@ -92,6 +92,12 @@ pub(crate) enum Op {
     },
     Shutdown(Fd, Shutdown),
     Close(Fd),
+    /// `close` of a socket the application blocks on (threaded mode, where
+    /// the stack's own copy of every socket is non-blocking): lingers when
+    /// `SO_LINGER` asks for it.
+    CloseBlocking(Fd),
+    /// Reserves a descriptor (for an epoll instance kept by the application).
+    ReserveFd,
     Abort(Fd),
     SockName(Fd),
     PeerName(Fd),
@@ -152,7 +158,9 @@ pub(crate) enum Expect {
 impl Expect {
     pub(crate) fn of(op: &Op) -> Expect {
         match op {
-            Op::Socket { .. } | Op::SocketRaw { .. } | Op::EpollCreate => Expect::Fd,
+            Op::Socket { .. } | Op::SocketRaw { .. } | Op::EpollCreate | Op::ReserveFd => {
+                Expect::Fd
+            }
             Op::Accept(_) => Expect::Accepted,
             Op::Recv { .. } | Op::Send { .. } => Expect::Data,
             Op::SockName(_) | Op::PeerName(_) => Expect::Addr,
@@ -306,38 +314,12 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
             r => done(Reply::Data(r.map_err(Error::from), buf)),
         },
         Op::Shutdown(fd, how) => done(Reply::Unit(s.shutdown(fd, how).map_err(Error::from))),
+        Op::ReserveFd => done(Reply::Fd(s.reserve_fd().map_err(Error::from))),
         Op::Close(fd) => {
-            if let Some(ep) = stack.epoll_fds.remove(&fd.0) {
-                let r = stack.epoll.epoll_close(ep).map_err(Error::from);
-                let _ = stack.sockets.release_fd(fd);
-                return done(Reply::Unit(r));
-            }
-            // SO_LINGER with a timeout on a blocking socket (socket(7)): send
-            // the FIN after the queued data, wait until both are acknowledged
-            // or the timeout passes, then close. Unread data or a zero
-            // timeout make close an abort, which socket-api does at once.
-            let linger = match (s.getsockopt(fd, SockOptName::Linger), s.handle(fd)) {
-                (Ok(SockOpt::Linger(Some(t))), Ok(h))
-                    if !t.is_zero()
-                        && matches!(s.fionread(fd), Ok(0))
-                        && blocking(stack, fd, MsgFlags::NONE) =>
-                {
-                    Some((t, h))
-                }
-                _ => None,
-            };
-            if let Some((t, h)) = linger {
-                let _ = stack.sockets.shutdown(fd, Shutdown::Write);
-                // A linger time too large for the clock waits "forever"
-                // (about a century) instead of overflowing.
-                let now = Instant::now();
-                let until = now
-                    .checked_add(t)
-                    .unwrap_or_else(|| now + Duration::from_secs(u32::MAX as u64 / 32));
-                return execute(stack, Op::LingerWait(fd, h, until));
-            }
-            done(Reply::Unit(close_fd(stack, fd)))
+            let blocking = blocking(stack, fd, MsgFlags::NONE);
+            close(stack, fd, blocking)
         }
+        Op::CloseBlocking(fd) => close(stack, fd, true),
         Op::LingerWait(fd, h, until) => {
             use tcp_core::State;
             let waiting = matches!(
@@ -440,6 +422,41 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
     }
 }
 
+/// `close(fd)`; `blocking`: the caller waits, so `SO_LINGER` with a timeout
+/// lingers.
+fn close(stack: &mut CoreStack, fd: Fd, blocking: bool) -> Outcome {
+    let done = |r| Outcome::Done(r);
+    if let Some(ep) = stack.epoll_fds.remove(&fd.0) {
+        let r = stack.epoll.epoll_close(ep).map_err(Error::from);
+        let _ = stack.sockets.release_fd(fd);
+        return done(Reply::Unit(r));
+    }
+    let s = &mut stack.sockets;
+    // SO_LINGER with a timeout on a blocking socket (socket(7)): send
+    // the FIN after the queued data, wait until both are acknowledged
+    // or the timeout passes, then close. Unread data or a zero
+    // timeout make close an abort, which socket-api does at once.
+    let linger = match (s.getsockopt(fd, SockOptName::Linger), s.handle(fd)) {
+        (Ok(SockOpt::Linger(Some(t))), Ok(h))
+            if !t.is_zero() && matches!(s.fionread(fd), Ok(0)) && blocking =>
+        {
+            Some((t, h))
+        }
+        _ => None,
+    };
+    if let Some((t, h)) = linger {
+        let _ = stack.sockets.shutdown(fd, Shutdown::Write);
+        // A linger time too large for the clock waits "forever"
+        // (about a century) instead of overflowing.
+        let now = Instant::now();
+        let until = now
+            .checked_add(t)
+            .unwrap_or_else(|| now + Duration::from_secs(u32::MAX as u64 / 32));
+        return execute(stack, Op::LingerWait(fd, h, until));
+    }
+    done(Reply::Unit(close_fd(stack, fd)))
+}
+
 fn close_fd(stack: &mut CoreStack, fd: Fd) -> Result<(), Error> {
     let r = stack.sockets.close(fd).map_err(Error::from);
     if r.is_ok() {
@@ -473,7 +490,7 @@ pub(crate) fn stopped(op: Op) -> Reply {
         Op::EpollWait { events, .. } => Reply::Events(Err(Error::Stopped), events),
         Op::Recv { buf, .. } | Op::Send { buf, .. } => Reply::Data(Err(Error::Stopped), buf),
         Op::Accept(_) => Reply::Accepted(Err(Error::Stopped)),
-        Op::Socket { .. } | Op::SocketRaw { .. } | Op::EpollCreate => {
+        Op::Socket { .. } | Op::SocketRaw { .. } | Op::EpollCreate | Op::ReserveFd => {
             Reply::Fd(Err(Error::Stopped))
         }
         _ => Reply::Unit(Err(Error::Stopped)),

@@ -3,6 +3,8 @@
 
 use crate::affinity::ForwardLink;
 use crate::api::{self, Error, Op, Outcome, Reply};
+use crate::app::AppSide;
+use crate::bridge::{Bridge, BufPool, Call, Msg, POOL_BUFFERS};
 use crate::config::{Backend, RuntimeConfig, ThreadMode, XdpAttach};
 use crate::mailbox::Mailbox;
 use crate::queue::AnyQueue;
@@ -16,7 +18,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Largest chunk one call carries across the mailbox; longer writes are
@@ -48,7 +50,7 @@ pub enum StartError {
     Spawn(std::io::Error),
 }
 
-type Mb = Mailbox<Op, Reply>;
+type Mb = Mailbox<Call, Msg>;
 
 /// The running stacks: one thread per core in threaded mode (none in
 /// run-to-completion mode, where the contexts carry the stacks). Dropping
@@ -178,13 +180,22 @@ impl Runtime {
                     let mb = Arc::new(Mb::new(stack.waker()));
                     let thread_mb = Arc::clone(&mb);
                     let stop = Arc::clone(&shutdown);
+                    let pool = Arc::new(BufPool::new(POOL_BUFFERS));
+                    let thread_pool = Arc::clone(&pool);
+                    let max_fds = config.stack.max_concurrency + crate::stack::EXTRA_FDS;
+                    let epoll = epoll_events::EpollContext::new(epoll_events::Limits {
+                        max_instances: 16,
+                        max_fds,
+                        max_registrations: max_fds * 2,
+                    })
+                    .map_err(|e| StartError::Stack(StackError::Epoll(e)))?;
                     let handle = std::thread::Builder::new()
                         .name(format!("mtcp-stack-{core}"))
                         .spawn(move || {
                             if pin {
                                 pin_to(cpu);
                             }
-                            stack_thread(stack, &thread_mb, &stop);
+                            stack_thread(stack, &thread_mb, &stop, &thread_pool, max_fds);
                         })
                         .map_err(StartError::Spawn)?;
                     rt.threads.push(handle);
@@ -193,13 +204,9 @@ impl Runtime {
                         core,
                         cpu,
                         pin,
-                        inner: RefCell::new(Inner::Threaded {
-                            mb,
-                            me: None,
-                            stopped: false,
-                            spare: Vec::new(),
-                            spare_events: Vec::new(),
-                        }),
+                        inner: RefCell::new(Inner::Threaded(Box::new(AppSide::new(
+                            mb, pool, epoll, max_fds,
+                        )))),
                     });
                 }
             }
@@ -238,20 +245,25 @@ fn pin_to(cpu: usize) -> bool {
 }
 
 /// The stack thread: the mTCP loop of one core.
-fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
+fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool, pool: &BufPool, max_fds: usize) {
     let _exit = crate::mailbox::ExitGuard(mb);
+    let mut bridge = Bridge::new(max_fds);
     let mut parked: Option<(Op, Option<Instant>)> = None;
     loop {
         if stop.load(Ordering::Acquire) {
-            // Close first: a call sent after this is taken back by the
-            // application; every call before it is answered here.
+            // Close first: a call posted after this is never taken, and the
+            // application sees the stack gone; every call before it is
+            // answered here.
             mb.close();
             if let Some((op, _)) = parked.take() {
-                mb.reply(api::stopped(op));
+                let _ = mb.deliver(Msg::Reply(api::stopped(op)));
             }
-            while let Some(op) = mb.take_call() {
-                mb.reply(api::stopped(op));
+            while let Some(call) = mb.take_call() {
+                if let Call::Sync(op) = call {
+                    let _ = mb.deliver(Msg::Reply(api::stopped(op)));
+                }
             }
+            mb.wake_app();
             return;
         }
         stack.count_pass();
@@ -259,33 +271,23 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
         // 1-2. receive a batch and run the engine over it; 3. expired timers
         let mut work = stack.receive(now);
         work |= stack.run_timers(now);
-        // 4. publish readiness to the epoll instances
-        stack.publish();
-        // 5. application calls: a parked call first, then new ones
+        // 4. application calls, as one batch: a waiting one first
         if let Some((op, deadline)) = parked.take() {
             if work || deadline.is_some_and(|d| now >= d) {
-                match api::execute(&mut stack, op) {
-                    Outcome::Done(r) => mb.reply(r),
-                    Outcome::Block(op, d) if d.is_some_and(|d| now >= d) => {
-                        mb.reply(api::expire(&mut stack, op))
-                    }
-                    Outcome::Block(op, d) => parked = Some((op, d)),
-                }
+                parked = bridge.retry(&mut stack, mb, op, now, deadline);
             } else {
                 parked = Some((op, deadline));
             }
         }
         while parked.is_none() {
-            let Some(op) = mb.take_call() else {
+            let Some(call) = mb.take_call() else {
                 break;
             };
             work = true;
-            match api::execute(&mut stack, op) {
-                Outcome::Done(r) => mb.reply(r),
-                Outcome::Block(op, d) => parked = Some((op, d)),
-            }
+            parked = bridge.handle(&mut stack, mb, pool, call);
         }
-        stack.publish();
+        // 5. publish: data, accepted connections and levels to the application
+        bridge.publish(&mut stack, mb, pool);
         // 6. transmit (control segments first)
         work |= stack.transmit(now);
         stack.housekeeping(now);
@@ -294,7 +296,11 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
         }
         // 7. the select-style wait
         if mb.stack_may_sleep() {
-            let until = parked.as_ref().and_then(|(_, d)| *d);
+            let mut until = parked.as_ref().and_then(|(_, d)| *d);
+            if bridge.has_overflow() {
+                // The application drains its queue without telling us.
+                until = Some(now + Duration::from_micros(100));
+            }
             stack.wait(until);
         }
         mb.stack_awake();
@@ -302,16 +308,9 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool) {
 }
 
 enum Inner {
-    Threaded {
-        mb: Arc<Mb>,
-        me: Option<ThreadId>,
-        stopped: bool,
-        /// The data buffer of the last read or write, reused by the next
-        /// (the stack hands it back with the reply).
-        spare: Vec<u8>,
-        /// The same for epoll_wait's events.
-        spare_events: Vec<Event>,
-    },
+    /// The application's side of a threaded context.
+    Threaded(Box<AppSide>),
+    /// The stack itself (run-to-completion).
     Direct(Box<CoreStack>),
 }
 
@@ -366,61 +365,10 @@ impl Context {
         !self.pin || pin_to(self.cpu)
     }
 
-    fn take_spare(&self) -> Vec<u8> {
-        match &mut *self.inner.borrow_mut() {
-            Inner::Threaded { spare, .. } => std::mem::take(spare),
-            Inner::Direct(_) => Vec::new(),
-        }
-    }
-
-    fn put_spare(&self, buf: Vec<u8>) {
-        if let Inner::Threaded { spare, .. } = &mut *self.inner.borrow_mut() {
-            *spare = buf;
-        }
-    }
-
-    fn take_spare_events(&self) -> Vec<Event> {
-        match &mut *self.inner.borrow_mut() {
-            Inner::Threaded { spare_events, .. } => std::mem::take(spare_events),
-            Inner::Direct(_) => Vec::new(),
-        }
-    }
-
-    fn put_spare_events(&self, events: Vec<Event>) {
-        if let Inner::Threaded { spare_events, .. } = &mut *self.inner.borrow_mut() {
-            *spare_events = events;
-        }
-    }
-
     fn call(&self, op: Op) -> Reply {
         let mut inner = self.inner.borrow_mut();
         match &mut *inner {
-            Inner::Threaded {
-                mb, me, stopped, ..
-            } => {
-                if *stopped || mb.is_closed() {
-                    *stopped = true;
-                    return api::stopped(op);
-                }
-                let op_kind = api::Expect::of(&op);
-                if let Err(op) = mb.send_call(op) {
-                    return api::stopped(op);
-                }
-                // The stack may have stopped just before our call arrived:
-                // then nobody will answer it, so take it back.
-                if mb.is_closed() {
-                    if let Some(op) = mb.take_back_call() {
-                        *stopped = true;
-                        return api::stopped(op);
-                    }
-                }
-                let r = mb.wait_reply(me);
-                if mb.is_closed() {
-                    *stopped = true;
-                }
-                // No reply: the stack thread died (a bug); fail, never hang.
-                r.unwrap_or_else(|| op_kind.stopped())
-            }
+            Inner::Threaded(app) => app.sync(op),
             Inner::Direct(stack) => {
                 let mut op = op;
                 loop {
@@ -449,7 +397,7 @@ impl Context {
     pub fn poll(&self) -> bool {
         match &mut *self.inner.borrow_mut() {
             Inner::Direct(stack) => stack.cycle(),
-            Inner::Threaded { .. } => false,
+            Inner::Threaded(_) => false,
         }
     }
 
@@ -497,12 +445,18 @@ impl Context {
 
     /// `mtcp_accept`: blocks on a blocking socket until a connection is ready.
     pub fn accept(&self, fd: Fd) -> Result<(Fd, SocketAddrV4), Error> {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            return app.accept(fd);
+        }
         expect_reply!(self.call(Op::Accept(fd)), Accepted)
     }
 
     /// `mtcp_connect`: on a blocking socket, waits for the handshake and
     /// returns its result; on a non-blocking one, `EINPROGRESS`.
     pub fn connect(&self, fd: Fd, remote: SocketAddrV4) -> Result<(), Error> {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            return app.connect(fd, remote);
+        }
         expect_reply!(self.call(Op::Connect(fd, remote)), Unit)
     }
 
@@ -512,37 +466,12 @@ impl Context {
             return Ok(0);
         }
         let len = buf.len().min(MAX_CALL_BYTES);
-        if let Inner::Direct(stack) = &mut *self.inner.borrow_mut() {
+        match &mut *self.inner.borrow_mut() {
+            Inner::Threaded(app) => app.recv(fd, &mut buf[..len], flags),
             // No crossing: read straight into the caller's buffer.
-            loop {
-                match stack.sockets.recv(fd, &mut buf[..len], flags) {
-                    Err(Errno::EAGAIN)
-                        if !flags.dontwait()
-                            && matches!(stack.sockets.is_nonblocking(fd), Ok(false)) =>
-                    {
-                        if !stack.cycle() && !stack.has_forwarded() {
-                            stack.wait(None);
-                        }
-                    }
-                    r => {
-                        stack.cycle();
-                        return r.map_err(Error::from);
-                    }
-                }
+            Inner::Direct(stack) => {
+                direct_io(stack, fd, flags, |s| s.recv(fd, &mut buf[..len], flags))
             }
-        }
-        match self.call(Op::Recv {
-            fd,
-            buf: self.take_spare(),
-            len,
-            flags,
-        }) {
-            Reply::Data(r, data) => {
-                let r = r.inspect(|&n| buf[..n].copy_from_slice(&data[..n]));
-                self.put_spare(data);
-                r
-            }
-            _ => Err(Error::Stopped),
         }
     }
 
@@ -553,19 +482,13 @@ impl Context {
 
     /// `mtcp_readv`: fills the buffers in order.
     pub fn readv(&self, fd: Fd, bufs: &mut [IoSliceMut<'_>]) -> Result<usize, Error> {
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        let mut tmp = vec![0u8; total.min(MAX_CALL_BYTES)];
-        let n = self.read(fd, &mut tmp)?;
-        let mut off = 0;
-        for b in bufs.iter_mut() {
-            if off >= n {
-                break;
-            }
-            let k = b.len().min(n - off);
-            b[..k].copy_from_slice(&tmp[off..off + k]);
-            off += k;
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Ok(0);
         }
-        Ok(n)
+        match &mut *self.inner.borrow_mut() {
+            Inner::Threaded(app) => app.readv(fd, bufs),
+            Inner::Direct(stack) => direct_io(stack, fd, MsgFlags::NONE, |s| s.readv(fd, bufs)),
+        }
     }
 
     /// `mtcp_send(fd, buf, flags)`: on a blocking socket, waits until at
@@ -576,37 +499,9 @@ impl Context {
             return Ok(0);
         }
         let len = buf.len().min(MAX_CALL_BYTES);
-        if let Inner::Direct(stack) = &mut *self.inner.borrow_mut() {
-            loop {
-                match stack.sockets.send(fd, &buf[..len], flags) {
-                    Err(Errno::EAGAIN)
-                        if !flags.dontwait()
-                            && matches!(stack.sockets.is_nonblocking(fd), Ok(false)) =>
-                    {
-                        if !stack.cycle() && !stack.has_forwarded() {
-                            stack.wait(None);
-                        }
-                    }
-                    r => {
-                        stack.cycle();
-                        return r.map_err(Error::from);
-                    }
-                }
-            }
-        }
-        let mut data = self.take_spare();
-        data.clear();
-        data.extend_from_slice(&buf[..len]);
-        match self.call(Op::Send {
-            fd,
-            buf: data,
-            flags,
-        }) {
-            Reply::Data(r, data) => {
-                self.put_spare(data);
-                r
-            }
-            _ => Err(Error::Stopped),
+        match &mut *self.inner.borrow_mut() {
+            Inner::Threaded(app) => app.send(fd, &buf[..len], flags),
+            Inner::Direct(stack) => direct_io(stack, fd, flags, |s| s.send(fd, &buf[..len], flags)),
         }
     }
 
@@ -626,28 +521,36 @@ impl Context {
 
     /// `mtcp_writev`: gathers the buffers and writes them as one call.
     pub fn writev(&self, fd: Fd, bufs: &[IoSlice<'_>]) -> Result<usize, Error> {
-        let mut tmp = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
-        for b in bufs {
-            if tmp.len() >= MAX_CALL_BYTES {
-                break;
-            }
-            tmp.extend_from_slice(b);
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Ok(0);
         }
-        self.write(fd, &tmp)
+        match &mut *self.inner.borrow_mut() {
+            Inner::Threaded(app) => app.sendv(fd, bufs, MsgFlags::NONE),
+            Inner::Direct(stack) => direct_io(stack, fd, MsgFlags::NONE, |s| s.writev(fd, bufs)),
+        }
     }
 
     /// `mtcp_shutdown`.
     pub fn shutdown(&self, fd: Fd, how: Shutdown) -> Result<(), Error> {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            return app.shutdown(fd, how);
+        }
         expect_reply!(self.call(Op::Shutdown(fd, how)), Unit)
     }
 
     /// `mtcp_close`: a socket or an epoll instance.
     pub fn close(&self, fd: Fd) -> Result<(), Error> {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            return app.close(fd);
+        }
         expect_reply!(self.call(Op::Close(fd)), Unit)
     }
 
     /// `mtcp_abort`: closes with a RST.
     pub fn abort(&self, fd: Fd) -> Result<(), Error> {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            return app.abort(fd);
+        }
         expect_reply!(self.call(Op::Abort(fd)), Unit)
     }
 
@@ -690,11 +593,17 @@ impl Context {
 
     /// `mtcp_epoll_create`: an epoll instance, a descriptor in the socket space.
     pub fn epoll_create(&self) -> Result<Fd, Error> {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            return app.epoll_create();
+        }
         expect_reply!(self.call(Op::EpollCreate), Fd)
     }
 
     /// `mtcp_epoll_ctl`.
     pub fn epoll_ctl(&self, ep: Fd, op: CtlOp, fd: Fd, event: Event) -> Result<(), Error> {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            return app.epoll_ctl(ep, op, fd, event);
+        }
         expect_reply!(self.call(Op::EpollCtl { ep, op, fd, event }), Unit)
     }
 
@@ -706,19 +615,18 @@ impl Context {
         events: &mut [Event],
         timeout: Option<Duration>,
     ) -> Result<usize, Error> {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            return app.epoll_wait(ep, events, timeout);
+        }
         // A timeout too large for the clock is no timeout at all.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         match self.call(Op::EpollWait {
             ep,
-            events: self.take_spare_events(),
+            events: Vec::new(),
             max: events.len(),
             deadline,
         }) {
-            Reply::Events(r, got) => {
-                let r = r.inspect(|&n| events[..n].copy_from_slice(&got[..n]));
-                self.put_spare_events(got);
-                r
-            }
+            Reply::Events(r, got) => r.inspect(|&n| events[..n].copy_from_slice(&got[..n])),
             _ => Err(Error::Stopped),
         }
     }
@@ -729,11 +637,46 @@ impl Context {
         self.epoll_ctl(ep, CtlOp::Add, fd, Event::new(events, u64::from(fd.0)))
     }
 
+    /// Hands what this thread posted to the stack now (threaded mode: each
+    /// call wakes a sleeping stack already, so this is only needed by code
+    /// that bypasses the calls; a no-op in run-to-completion mode).
+    pub fn flush(&self) {
+        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
+            app.flush();
+        }
+    }
+
     /// This core's counters.
     pub fn stats(&self) -> CoreStats {
         match self.call(Op::Stats) {
             Reply::Stats(s) => s,
             _ => CoreStats::default(),
+        }
+    }
+}
+
+/// Runs a data call of run-to-completion mode: retried after passes of the
+/// stack (sleeping in its wait when idle) while it would block on a
+/// blocking socket.
+fn direct_io(
+    stack: &mut CoreStack,
+    fd: Fd,
+    flags: MsgFlags,
+    mut f: impl FnMut(&mut socket_api::SocketTable) -> Result<usize, Errno>,
+) -> Result<usize, Error> {
+    loop {
+        match f(&mut stack.sockets) {
+            Err(Errno::EAGAIN)
+                if !flags.dontwait() && matches!(stack.sockets.is_nonblocking(fd), Ok(false)) =>
+            {
+                if !stack.cycle() && !stack.has_forwarded() {
+                    stack.wait(None);
+                }
+            }
+            r => {
+                stack.cycle();
+                return r.map_err(Error::from);
+            }
         }
     }
 }

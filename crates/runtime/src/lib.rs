@@ -73,7 +73,9 @@
 
 pub mod affinity;
 mod api;
+mod app;
 pub mod arp;
+mod bridge;
 pub mod config;
 mod context;
 pub mod mailbox;

@@ -23,13 +23,20 @@ use packet_io::Waker;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::thread::{Thread, ThreadId};
+use std::time::Instant;
 
-/// Calls and replies in flight at once (one application thread issues one
-/// call at a time; the room is for batches of asynchronous notifications).
-pub const MAILBOX_CAPACITY: usize = 64;
+/// Calls in flight at once: the application posts its asynchronous calls
+/// (writes, closes, credit returns) without waiting, so a batch of them
+/// waits here until the stack's next pass.
+pub const MAILBOX_CAPACITY: usize = 1024;
+
+/// Messages (replies, data, readiness, accepted connections) the stack may
+/// have queued for the application; beyond it the stack holds them back
+/// until the application drained some.
+pub const MESSAGE_CAPACITY: usize = 4096;
 
 /// Times the application yields before parking while it waits for a reply.
-const YIELDS_BEFORE_PARK: u32 = 64;
+const YIELDS_BEFORE_PARK: u32 = 16;
 
 /// The shared state of one application/stack pair.
 #[derive(Debug)]
@@ -52,7 +59,7 @@ impl<C, R> Mailbox<C, R> {
     pub fn new(stack_waker: Waker) -> Self {
         Mailbox {
             calls: ArrayQueue::new(MAILBOX_CAPACITY),
-            replies: ArrayQueue::new(MAILBOX_CAPACITY),
+            replies: ArrayQueue::new(MESSAGE_CAPACITY),
             stack_idle: AtomicBool::new(false),
             app_parked: AtomicBool::new(false),
             app_thread: Mutex::new(None),
@@ -83,6 +90,28 @@ impl<C, R> Mailbox<C, R> {
             r = back;
             std::thread::yield_now();
         }
+        fence(Ordering::SeqCst);
+        if self.app_parked.swap(false, Ordering::SeqCst) {
+            let t = self
+                .app_thread
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(t) = t {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Queues a message for the application without waking it (a pass
+    /// wakes it once, with [`wake_app`](Self::wake_app), after its batch).
+    /// Returns the message back when the queue is full.
+    pub fn deliver(&self, r: R) -> Result<(), R> {
+        self.replies.push(r)
+    }
+
+    /// Wakes the application if it parked waiting for messages.
+    pub fn wake_app(&self) {
         fence(Ordering::SeqCst);
         if self.app_parked.swap(false, Ordering::SeqCst) {
             let t = self
@@ -153,6 +182,77 @@ impl<C, R> Mailbox<C, R> {
             self.stack_waker.wake();
         }
         Ok(())
+    }
+
+    /// Queues a call without waking the stack: asynchronous calls gather
+    /// here and the stack takes them as one batch on its next pass (see
+    /// [`kick`](Self::kick)). Returns the call back when the queue is full.
+    pub fn post(&self, c: C) -> Result<(), C> {
+        self.calls.push(c)
+    }
+
+    /// Wakes the stack if it announced that it sleeps (after posting calls
+    /// the application is about to wait on, or a batch it wants sent).
+    pub fn kick(&self) {
+        fence(Ordering::SeqCst);
+        // Swap: one wake-up per sleep of the stack, however many calls follow.
+        if self.stack_idle.load(Ordering::SeqCst) && self.stack_idle.swap(false, Ordering::SeqCst) {
+            self.stack_waker.wake();
+        }
+    }
+
+    /// True when the call queue is at least half full.
+    pub fn calls_half_full(&self) -> bool {
+        self.calls.len() * 2 >= self.calls.capacity()
+    }
+
+    /// The next message, if any (application side, never waits).
+    pub fn take_message(&self) -> Option<R> {
+        self.replies.pop()
+    }
+
+    /// True once the stack thread is gone.
+    pub fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a message is queued, the stack thread is gone, or
+    /// `deadline` passes; yields first (the stack thread shares the CPU),
+    /// then parks. Returns true when a message is there.
+    pub fn wait_message(&self, me: &mut Option<ThreadId>, deadline: Option<Instant>) -> bool {
+        for _ in 0..YIELDS_BEFORE_PARK {
+            if !self.replies.is_empty() {
+                return true;
+            }
+            if self.exited.load(Ordering::SeqCst) {
+                return !self.replies.is_empty();
+            }
+            std::thread::yield_now();
+        }
+        let current = std::thread::current();
+        if *me != Some(current.id()) {
+            *self.app_thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(current.clone());
+            *me = Some(current.id());
+        }
+        loop {
+            self.app_parked.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if !self.replies.is_empty() || self.exited.load(Ordering::SeqCst) {
+                self.app_parked.store(false, Ordering::SeqCst);
+                return !self.replies.is_empty();
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        self.app_parked.store(false, Ordering::SeqCst);
+                        return false;
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+            }
+        }
     }
 
     /// Application side, after finding the mailbox closed: takes back a call

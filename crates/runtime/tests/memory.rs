@@ -704,7 +704,11 @@ fn close_with_linger_waits_for_the_peer_to_take_the_data() {
     let reading = Arc::new(AtomicBool::new(false));
     let sctx = sctx.remove(0);
     let server_reading = Arc::clone(&reading);
-    const LEN: usize = 100_000;
+    // More than the peer can take before its application reads (its 64 KiB
+    // window, plus the 64 KiB its stack moves to the application side ahead
+    // of reads in threaded mode), less than that plus our 64 KiB send buffer,
+    // so the write completes before the server reads.
+    const LEN: usize = 160_000;
     let server = std::thread::spawn(move || {
         let l = TcpListener::bind(&sctx, server_addr()).unwrap();
         let (mut s, _) = l.accept().unwrap();
@@ -720,8 +724,6 @@ fn close_with_linger_waits_for_the_peer_to_take_the_data() {
     let fd = s.fd();
     ctx.setsockopt(fd, SockOpt::Linger(Some(Duration::from_secs(10))))
         .unwrap();
-    // 100 kB: more than the peer's 64 KiB window, less than window plus our
-    // send buffer, so the write completes before the server reads.
     ctx.write_all(fd, &vec![5u8; LEN]).unwrap();
     assert!(!reading.load(Ordering::SeqCst));
     ctx.close(fd).unwrap();

@@ -316,14 +316,16 @@ impl MsgFlags {
         self.0 & MSG_DONTWAIT != 0
     }
 
-    pub(crate) fn check_recv(self) -> Result<(), Errno> {
+    /// `EOPNOTSUPP` for a flag `recv` does not take.
+    pub fn check_recv(self) -> Result<(), Errno> {
         if self.0 & !Self::RECV_OK != 0 {
             return Err(Errno::EOPNOTSUPP);
         }
         Ok(())
     }
 
-    pub(crate) fn check_send(self) -> Result<(), Errno> {
+    /// `EOPNOTSUPP` for a flag `send` does not take.
+    pub fn check_send(self) -> Result<(), Errno> {
         if self.0 & !Self::SEND_OK != 0 {
             return Err(Errno::EOPNOTSUPP);
         }

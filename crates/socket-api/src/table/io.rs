@@ -109,6 +109,25 @@ impl SocketTable {
         free.min(sndbuf.saturating_sub(queued))
     }
 
+    /// The bytes a write on `fd` may queue now, without side effects: `Some(room)`
+    /// on a connection that takes writes (established or close-wait, write side
+    /// open, no error pending), `None` otherwise (a write would report an error or
+    /// `EAGAIN` during the handshake). Unlike [`write`](Self::write) this never
+    /// consumes a pending error, so the runtime can poll it to tell the
+    /// application how much it may hand over.
+    pub fn send_room(&mut self, fd: Fd) -> Option<usize> {
+        let sndbuf = self.sock(fd).ok()?.opts.sndbuf;
+        self.sync_error(fd.0);
+        let c = self.io_conn(fd).ok()?;
+        if c.so_error.is_some() || c.shut_wr {
+            return None;
+        }
+        match self.ep.state(c.handle) {
+            Ok(State::Established | State::CloseWait) => Some(self.write_room(&c, sndbuf)),
+            _ => None,
+        }
+    }
+
     /// Check that `fd` can take data now; `Ok(room)`.
     pub(super) fn write_check(&mut self, fd: Fd) -> Result<(ConnFd, usize), Errno> {
         let sndbuf = self.sock(fd)?.opts.sndbuf;

@@ -1,0 +1,845 @@
+//! The threaded mode's application side: a copy of every socket of the
+//! context (its received bytes, the stack's view of its readiness, its send
+//! credit, a listener's accepted connections) and the context's epoll
+//! instances, so that read, write, accept and epoll_wait run on the calling
+//! thread and only post what they did (see [`crate::bridge`]).
+//!
+//! A call waits only when the socket's copy says it would block (and the
+//! socket blocks): it then sleeps until the stack's next batch of messages.
+//! Calls whose answer only the stack has (socket, bind, listen, connect,
+//! options, and the end-of-stream and error paths of read and write) wait
+//! for a reply, applying every message queued before it.
+
+use crate::api::{self, Error, Expect, Op, Reply};
+use crate::bridge::{pool_put, pool_take, BufPool, Call, Level, Msg};
+use crate::mailbox::Mailbox;
+use crate::MAX_CALL_BYTES;
+use epoll_events::{CtlOp, EpollContext, EpollId, Event, Events};
+use socket_api::{Errno, Fd, MsgFlags, Readiness, Shutdown, SockOpt, SockOptName};
+use std::collections::VecDeque;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+type Mb = Mailbox<Call, Msg>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A TCP socket (fresh, connecting or connected).
+    Socket,
+    /// A listening socket.
+    Listener,
+    /// An epoll instance.
+    Epoll(EpollId),
+}
+
+/// The application's copy of one descriptor.
+#[derive(Debug)]
+struct Shadow {
+    kind: Kind,
+    nonblocking: bool,
+    /// Received bytes not read yet, in order; `rx_off` bytes of the first
+    /// buffer are read already.
+    rx: VecDeque<Vec<u8>>,
+    rx_off: usize,
+    rx_len: usize,
+    /// An error the stack reported while bytes were still here: returned
+    /// once they are read (Linux reports data before the error).
+    pending_err: Option<Error>,
+    /// The stack's readiness (see [`Level::level`]).
+    stack: Readiness,
+    /// Send room the stack reported, after `taken` bytes of writes.
+    room: Option<u32>,
+    taken: u64,
+    /// Bytes of writes posted.
+    sent: u64,
+    /// A listener's connections accepted by the stack, not yet by the
+    /// application.
+    accepted: VecDeque<(Fd, SocketAddrV4)>,
+    /// `SO_LINGER` as last set.
+    linger: Option<Duration>,
+}
+
+impl Shadow {
+    fn new(kind: Kind, stack: Readiness) -> Self {
+        Shadow {
+            kind,
+            nonblocking: false,
+            rx: VecDeque::new(),
+            rx_off: 0,
+            rx_len: 0,
+            pending_err: None,
+            stack,
+            room: None,
+            taken: 0,
+            sent: 0,
+            accepted: VecDeque::new(),
+            linger: None,
+        }
+    }
+
+    /// Bytes a write may hand over now.
+    fn credit(&self) -> u64 {
+        let room = u64::from(self.room.unwrap_or(0));
+        room.saturating_sub(self.sent.saturating_sub(self.taken))
+    }
+
+    /// Readiness as the application sees it: the stack's, with the bytes
+    /// and connections held here and the credit left.
+    fn level(&self) -> Readiness {
+        match self.kind {
+            Kind::Epoll(_) => Readiness::EMPTY,
+            Kind::Listener => Readiness {
+                readable: !self.accepted.is_empty(),
+                err: self.stack.err,
+                ..Readiness::EMPTY
+            },
+            Kind::Socket => Readiness {
+                readable: self.rx_len > 0 || self.pending_err.is_some() || self.stack.readable,
+                writable: match self.room {
+                    Some(_) => self.credit() > 0,
+                    None => self.stack.writable,
+                },
+                ..self.stack
+            },
+        }
+    }
+
+    /// Copies up to `out.len()` received bytes; consumes them unless `peek`.
+    fn copy_out(&mut self, out: &mut [u8], peek: bool, pool: &BufPool) -> usize {
+        let mut n = 0;
+        let mut off = self.rx_off;
+        let mut i = 0;
+        while n < out.len() {
+            let Some(b) = self.rx.get(i) else { break };
+            let k = (b.len() - off).min(out.len() - n);
+            out[n..n + k].copy_from_slice(&b[off..off + k]);
+            n += k;
+            off += k;
+            if off == b.len() {
+                i += 1;
+                off = 0;
+            }
+        }
+        if !peek {
+            for _ in 0..i {
+                if let Some(b) = self.rx.pop_front() {
+                    pool_put(pool, b);
+                }
+            }
+            self.rx_off = off;
+            self.rx_len -= n;
+        }
+        n
+    }
+}
+
+/// The application side of one threaded context.
+pub(crate) struct AppSide {
+    mb: Arc<Mb>,
+    pool: Arc<BufPool>,
+    me: Option<ThreadId>,
+    shadows: Vec<Option<Shadow>>,
+    epoll: EpollContext,
+    /// The reply of the outstanding synchronous call, once it came.
+    reply: Option<Reply>,
+    /// Buffers of the synchronous read and write paths and of epoll_wait.
+    spare: Vec<u8>,
+}
+
+impl std::fmt::Debug for AppSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSide").finish_non_exhaustive()
+    }
+}
+
+fn ev(r: Readiness) -> Events {
+    Events::from_bits_truncate(r.bits())
+}
+
+impl AppSide {
+    pub(crate) fn new(
+        mb: Arc<Mb>,
+        pool: Arc<BufPool>,
+        epoll: EpollContext,
+        max_fds: usize,
+    ) -> Self {
+        AppSide {
+            mb,
+            pool,
+            me: None,
+            shadows: (0..max_fds).map(|_| None).collect(),
+            epoll,
+            reply: None,
+            spare: Vec::new(),
+        }
+    }
+
+    fn shadow(&mut self, fd: Fd) -> Result<&mut Shadow, Error> {
+        self.shadows
+            .get_mut(fd.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::Socket(Errno::EBADF))
+    }
+
+    fn kind(&self, fd: Fd) -> Option<Kind> {
+        self.shadows.get(fd.0 as usize)?.as_ref().map(|s| s.kind)
+    }
+
+    /// Reports `fd`'s level to the epoll instances (`wake`: what happened).
+    fn publish(&mut self, fd: Fd, wake: Readiness) {
+        let Some(sh) = self.shadows.get(fd.0 as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let level = sh.level();
+        let efd = epoll_events::Fd(fd.0);
+        if wake.is_empty() {
+            let _ = self.epoll.set_readiness(efd, ev(level));
+        } else {
+            let _ = self.epoll.notify(efd, ev(level), ev(wake));
+        }
+    }
+
+    fn create(&mut self, fd: Fd, kind: Kind, stack: Readiness) {
+        let Some(slot) = self.shadows.get_mut(fd.0 as usize) else {
+            return;
+        };
+        if let Some(old) = slot.take() {
+            // Not reached: the stack frees a number before reusing it.
+            self.drop_shadow(fd, old);
+        }
+        let sh = Shadow::new(kind, stack);
+        let level = sh.level();
+        self.shadows[fd.0 as usize] = Some(sh);
+        if !matches!(kind, Kind::Epoll(_)) {
+            let _ = self.epoll.open_fd(epoll_events::Fd(fd.0), ev(level));
+        }
+    }
+
+    fn drop_shadow(&mut self, fd: Fd, sh: Shadow) {
+        for b in sh.rx {
+            pool_put(&self.pool, b);
+        }
+        if !matches!(sh.kind, Kind::Epoll(_)) {
+            let _ = self.epoll.close_fd(epoll_events::Fd(fd.0));
+        }
+    }
+
+    // ---- the crossing ----
+
+    /// Applies the messages the stack queued, stopping after a reply: what
+    /// follows it may depend on it (bytes after those a read returned), so
+    /// the waiting call takes the reply first.
+    fn drain(&mut self) {
+        while self.reply.is_none() {
+            let Some(m) = self.mb.take_message() else {
+                break;
+            };
+            self.apply(m);
+        }
+    }
+
+    fn apply(&mut self, m: Msg) {
+        match m {
+            Msg::Reply(r) => self.reply = Some(r),
+            Msg::Data { fd, buf } => {
+                match self.shadows.get_mut(fd.0 as usize).and_then(Option::as_mut) {
+                    Some(sh) if sh.kind == Kind::Socket => {
+                        sh.rx_len += buf.len();
+                        sh.rx.push_back(buf);
+                    }
+                    // Closed here already: the bytes go with it.
+                    _ => {
+                        pool_put(&self.pool, buf);
+                        return;
+                    }
+                }
+                self.publish(fd, Readiness::READABLE);
+            }
+            Msg::Level(Level {
+                fd,
+                level,
+                wake,
+                room,
+                taken,
+            }) => {
+                let Some(sh) = self.shadows.get_mut(fd.0 as usize).and_then(Option::as_mut) else {
+                    return;
+                };
+                sh.stack = level;
+                sh.room = room;
+                sh.taken = taken;
+                self.publish(fd, wake);
+            }
+            Msg::Accepted { listener, fd, peer } => {
+                let listening = self.kind(listener) == Some(Kind::Listener);
+                self.create(fd, Kind::Socket, Readiness::EMPTY);
+                if !listening {
+                    // The listener was closed here: reset the connection.
+                    if let Some(sh) = self.shadows[fd.0 as usize].take() {
+                        self.drop_shadow(fd, sh);
+                    }
+                    self.post(Call::Abort(fd));
+                    return;
+                }
+                if let Ok(l) = self.shadow(listener) {
+                    l.accepted.push_back((fd, peer));
+                }
+                self.publish(listener, Readiness::READABLE);
+            }
+        }
+    }
+
+    /// Posts an asynchronous call (waking the stack if it sleeps).
+    fn post(&mut self, call: Call) {
+        let mut call = call;
+        loop {
+            match self.mb.post(call) {
+                Ok(()) => break,
+                Err(c) => {
+                    // Full: let the stack take a batch.
+                    if self.mb.has_exited() || self.mb.is_closed() {
+                        return;
+                    }
+                    call = c;
+                    self.mb.kick();
+                    std::thread::yield_now();
+                    self.drain();
+                }
+            }
+        }
+        self.mb.kick();
+    }
+
+    /// Waits for the next batch of messages (or `deadline`) and applies it.
+    /// False when the stack is gone.
+    fn wait(&mut self, deadline: Option<Instant>) -> bool {
+        if self.mb.has_exited() {
+            self.drain();
+            return false;
+        }
+        self.mb.kick();
+        self.mb.wait_message(&mut self.me, deadline);
+        self.drain();
+        !self.mb.has_exited()
+    }
+
+    /// A synchronous call: posts `op` and waits for its reply.
+    pub(crate) fn call(&mut self, op: Op) -> Reply {
+        let expect = Expect::of(&op);
+        if self.mb.is_closed() {
+            return api::stopped(op);
+        }
+        self.post(Call::Sync(op));
+        loop {
+            self.drain();
+            if let Some(r) = self.reply.take() {
+                return r;
+            }
+            if self.mb.has_exited() {
+                self.drain();
+                return self.reply.take().unwrap_or_else(|| expect.stopped());
+            }
+            self.mb.wait_message(&mut self.me, None);
+        }
+    }
+
+    /// Synchronous calls with bookkeeping of their effect on the copies.
+    pub(crate) fn sync(&mut self, op: Op) -> Reply {
+        self.drain();
+        match op {
+            Op::Socket { nonblocking } => {
+                let r = self.call(Op::Socket { nonblocking: false });
+                if let Reply::Fd(Ok(fd)) = r {
+                    self.create(fd, Kind::Socket, FRESH);
+                    if let Ok(sh) = self.shadow(fd) {
+                        sh.nonblocking = nonblocking;
+                    }
+                }
+                r
+            }
+            Op::SocketRaw {
+                domain,
+                ty,
+                protocol,
+            } => {
+                let nonblocking = ty & socket_api::options::SOCK_NONBLOCK != 0;
+                let r = self.call(Op::SocketRaw {
+                    domain,
+                    ty,
+                    protocol,
+                });
+                if let Reply::Fd(Ok(fd)) = r {
+                    self.create(fd, Kind::Socket, FRESH);
+                    if let Ok(sh) = self.shadow(fd) {
+                        sh.nonblocking = nonblocking;
+                    }
+                }
+                r
+            }
+            Op::Listen(fd, backlog) => {
+                let r = self.call(Op::Listen(fd, backlog));
+                if let (Reply::Unit(Ok(())), Ok(sh)) = (&r, self.shadow(fd)) {
+                    sh.kind = Kind::Listener;
+                    sh.stack = Readiness::EMPTY;
+                    self.publish(fd, Readiness::EMPTY);
+                }
+                r
+            }
+            Op::SetOpt(fd, opt) => {
+                let r = self.call(Op::SetOpt(fd, opt));
+                if let (Reply::Unit(Ok(())), SockOpt::Linger(l)) = (&r, opt) {
+                    if let Ok(sh) = self.shadow(fd) {
+                        sh.linger = l;
+                    }
+                }
+                r
+            }
+            Op::FionRead(fd) => {
+                let r = self.call(Op::FionRead(fd));
+                match r {
+                    Reply::Size(Ok(n)) => Reply::Size(Ok(n + self.held(fd))),
+                    r => r,
+                }
+            }
+            Op::Ioctl(fd, req) => {
+                let r = self.call(Op::Ioctl(fd, req));
+                match r {
+                    Reply::Size(Ok(n)) if req == socket_api::options::FIONREAD => {
+                        Reply::Size(Ok(n + self.held(fd)))
+                    }
+                    r => r,
+                }
+            }
+            Op::SetNonblocking(fd, nb) => Reply::Unit(self.set_nonblocking(fd, nb)),
+            Op::IsNonblocking(fd) => Reply::Bool(self.is_nonblocking(fd)),
+            op => self.call(op),
+        }
+    }
+
+    fn held(&self, fd: Fd) -> usize {
+        self.shadows
+            .get(fd.0 as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |s| s.rx_len)
+    }
+
+    pub(crate) fn set_nonblocking(&mut self, fd: Fd, nb: bool) -> Result<(), Error> {
+        self.drain();
+        match self.shadow(fd)? {
+            sh if matches!(sh.kind, Kind::Epoll(_)) => Err(Errno::EBADF.into()),
+            sh => {
+                sh.nonblocking = nb;
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn is_nonblocking(&mut self, fd: Fd) -> Result<bool, Error> {
+        self.drain();
+        match self.shadow(fd)? {
+            sh if matches!(sh.kind, Kind::Epoll(_)) => Err(Errno::EBADF.into()),
+            sh => Ok(sh.nonblocking),
+        }
+    }
+
+    // ---- data ----
+
+    /// `recv`: from the socket's copy; the stack only for end of stream and
+    /// errors.
+    pub(crate) fn recv(&mut self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize, Error> {
+        flags.check_recv()?;
+        loop {
+            self.drain();
+            let pool = Arc::clone(&self.pool);
+            let sh = self.shadow(fd)?;
+            if sh.kind != Kind::Socket {
+                return self.recv_sync(fd, buf.len(), flags).map(|_| 0);
+            }
+            if sh.rx_len > 0 {
+                let n = sh.copy_out(buf, flags.peek(), &pool);
+                if !flags.peek() {
+                    self.post(Call::Consumed { fd, n: n as u32 });
+                    self.publish(fd, Readiness::EMPTY);
+                }
+                return Ok(n);
+            }
+            if let Some(e) = sh.pending_err.take() {
+                self.publish(fd, Readiness::EMPTY);
+                return Err(e);
+            }
+            let nonblocking = sh.nonblocking || flags.dontwait();
+            let s = sh.stack;
+            if s.readable || s.err || s.hup {
+                // End of stream, an error, or bytes beyond the credit.
+                match self.recv_sync(fd, buf.len(), flags) {
+                    Ok(0) if self.held(fd) > 0 => continue,
+                    Ok(0) => return Ok(0),
+                    Ok(_) => continue,
+                    Err(Error::Socket(Errno::EAGAIN)) if !nonblocking => {}
+                    Err(Error::Socket(Errno::EAGAIN)) if self.held(fd) > 0 => continue,
+                    Err(e) if self.held(fd) > 0 && e != Error::Socket(Errno::EAGAIN) => {
+                        if let Ok(sh) = self.shadow(fd) {
+                            sh.pending_err = Some(e);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if nonblocking {
+                return Err(Errno::EAGAIN.into());
+            }
+            if !self.wait(None) {
+                return Err(Error::Stopped);
+            }
+        }
+    }
+
+    /// The stack's recv; bytes it returns join the socket's copy (after
+    /// those delivered before the reply). Returns the bytes added.
+    fn recv_sync(&mut self, fd: Fd, len: usize, flags: MsgFlags) -> Result<usize, Error> {
+        let len = len.clamp(1, MAX_CALL_BYTES);
+        let buf = std::mem::take(&mut self.spare);
+        // A peek must not consume at the stack either: the copy keeps it.
+        let r = self.call(Op::Recv {
+            fd,
+            buf,
+            len,
+            flags: MsgFlags::from_raw(flags.bits() & !socket_api::options::MSG_PEEK),
+        });
+        let Reply::Data(r, data) = r else {
+            return Err(Error::Stopped);
+        };
+        let r = match r {
+            Ok(n) if n > 0 => {
+                let mut b = pool_take(&self.pool);
+                b.extend_from_slice(&data[..n]);
+                match self.shadow(fd) {
+                    Ok(sh) if sh.kind == Kind::Socket => {
+                        sh.rx_len += n;
+                        sh.rx.push_back(b);
+                    }
+                    _ => pool_put(&self.pool, b),
+                }
+                Ok(n)
+            }
+            r => r,
+        };
+        self.spare = data;
+        r
+    }
+
+    pub(crate) fn readv(&mut self, fd: Fd, bufs: &mut [IoSliceMut<'_>]) -> Result<usize, Error> {
+        // The first non-empty buffer waits as read would; the rest take
+        // what is there.
+        let mut total = 0;
+        for b in bufs.iter_mut() {
+            if b.is_empty() {
+                continue;
+            }
+            let flags = if total == 0 {
+                MsgFlags::NONE
+            } else {
+                MsgFlags::DONTWAIT
+            };
+            match self.recv(fd, b, flags) {
+                Ok(0) => break,
+                Ok(n) => {
+                    total += n;
+                    if n < b.len() {
+                        break;
+                    }
+                }
+                Err(_) if total > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
+    /// `send`: copied out and posted, within the credit the stack reported.
+    pub(crate) fn send(&mut self, fd: Fd, data: &[u8], flags: MsgFlags) -> Result<usize, Error> {
+        self.sendv(fd, &[IoSlice::new(data)], flags)
+    }
+
+    pub(crate) fn sendv(
+        &mut self,
+        fd: Fd,
+        bufs: &[IoSlice<'_>],
+        flags: MsgFlags,
+    ) -> Result<usize, Error> {
+        flags.check_send()?;
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        loop {
+            self.drain();
+            let pool = Arc::clone(&self.pool);
+            let sh = self.shadow(fd)?;
+            let nonblocking = sh.nonblocking || flags.dontwait();
+            if sh.kind == Kind::Socket && sh.room.is_some() {
+                let credit = sh.credit();
+                if credit > 0 {
+                    let n = len.min(MAX_CALL_BYTES).min(credit as usize);
+                    let mut out = pool_take(&pool);
+                    out.reserve(n);
+                    for b in bufs {
+                        let k = b.len().min(n - out.len());
+                        out.extend_from_slice(&b[..k]);
+                        if out.len() == n {
+                            break;
+                        }
+                    }
+                    sh.sent += n as u64;
+                    self.post(Call::Write { fd, buf: out });
+                    self.publish(fd, Readiness::EMPTY);
+                    return Ok(n);
+                }
+            } else if sh.kind != Kind::Socket || sh.stack.writable || sh.stack.err || sh.stack.hup {
+                // Writes fail (not connected, shut down, an error): the
+                // stack says how.
+                return self.send_sync(fd, bufs, flags);
+            }
+            if nonblocking {
+                return Err(Errno::EAGAIN.into());
+            }
+            if !self.wait(None) {
+                return Err(Error::Stopped);
+            }
+        }
+    }
+
+    fn send_sync(&mut self, fd: Fd, bufs: &[IoSlice<'_>], flags: MsgFlags) -> Result<usize, Error> {
+        let mut data = std::mem::take(&mut self.spare);
+        data.clear();
+        for b in bufs {
+            let k = b.len().min(MAX_CALL_BYTES - data.len());
+            data.extend_from_slice(&b[..k]);
+        }
+        let flags = MsgFlags::from_raw(flags.bits() | socket_api::options::MSG_DONTWAIT);
+        match self.call(Op::Send {
+            fd,
+            buf: data,
+            flags,
+        }) {
+            Reply::Data(r, data) => {
+                self.spare = data;
+                r
+            }
+            _ => Err(Error::Stopped),
+        }
+    }
+
+    // ---- connections ----
+
+    pub(crate) fn accept(&mut self, fd: Fd) -> Result<(Fd, SocketAddrV4), Error> {
+        loop {
+            self.drain();
+            let sh = self.shadow(fd)?;
+            if sh.kind != Kind::Listener {
+                return match self.call(Op::Accept(fd)) {
+                    Reply::Accepted(r) => r,
+                    _ => Err(Error::Stopped),
+                };
+            }
+            if let Some(a) = sh.accepted.pop_front() {
+                self.post(Call::AcceptTaken(fd));
+                self.publish(fd, Readiness::EMPTY);
+                return Ok(a);
+            }
+            if sh.nonblocking {
+                return Err(Errno::EAGAIN.into());
+            }
+            if !self.wait(None) {
+                return Err(Error::Stopped);
+            }
+        }
+    }
+
+    pub(crate) fn connect(&mut self, fd: Fd, remote: SocketAddrV4) -> Result<(), Error> {
+        self.drain();
+        let nonblocking = self.shadow(fd)?.nonblocking;
+        let r = match self.call(Op::Connect(fd, remote)) {
+            Reply::Unit(r) => r,
+            _ => return Err(Error::Stopped),
+        };
+        if nonblocking || r != Err(Error::Socket(Errno::EINPROGRESS)) {
+            return r;
+        }
+        // A blocking connect waits for the handshake's end.
+        loop {
+            self.drain();
+            let s = self.shadow(fd)?.stack;
+            if s.writable || s.err || s.hup {
+                break;
+            }
+            if !self.wait(None) {
+                return Err(Error::Stopped);
+            }
+        }
+        match self.call(Op::GetOpt(fd, SockOptName::Error)) {
+            Reply::Opt(Ok(SockOpt::Error(Some(e)))) => Err(Error::Socket(e)),
+            Reply::Opt(Ok(_)) => Ok(()),
+            Reply::Opt(Err(e)) => Err(e),
+            _ => Err(Error::Stopped),
+        }
+    }
+
+    pub(crate) fn shutdown(&mut self, fd: Fd, how: Shutdown) -> Result<(), Error> {
+        match self.sync(Op::Shutdown(fd, how)) {
+            Reply::Unit(r) => r,
+            _ => Err(Error::Stopped),
+        }
+    }
+
+    pub(crate) fn close(&mut self, fd: Fd) -> Result<(), Error> {
+        self.drain();
+        let sh = self
+            .shadows
+            .get_mut(fd.0 as usize)
+            .and_then(Option::take)
+            .ok_or(Error::Socket(Errno::EBADF))?;
+        match sh.kind {
+            Kind::Epoll(id) => {
+                let r = self.epoll.epoll_close(id).map_err(Error::from);
+                self.post(Call::Release(fd));
+                return r;
+            }
+            Kind::Listener => {
+                // Connections not accepted yet are reset, as Linux does.
+                for &(afd, _) in &sh.accepted {
+                    if let Some(a) = self.shadows.get_mut(afd.0 as usize).and_then(Option::take) {
+                        self.drop_shadow(afd, a);
+                    }
+                    self.post(Call::Abort(afd));
+                }
+            }
+            Kind::Socket => {}
+        }
+        let unread = sh.rx_len > 0;
+        let linger = sh.linger.filter(|t| !t.is_zero() && !sh.nonblocking);
+        self.drop_shadow(fd, sh);
+        if unread {
+            // Unread data make close a reset (RFC 2525 section 2.17, as Linux).
+            self.post(Call::Abort(fd));
+        } else if linger.is_some() {
+            return match self.call(Op::CloseBlocking(fd)) {
+                Reply::Unit(r) => r,
+                _ => Err(Error::Stopped),
+            };
+        } else {
+            self.post(Call::Close(fd));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn abort(&mut self, fd: Fd) -> Result<(), Error> {
+        self.drain();
+        if matches!(self.kind(fd), Some(Kind::Epoll(_)) | None) {
+            return match self.call(Op::Abort(fd)) {
+                Reply::Unit(r) => r,
+                _ => Err(Error::Stopped),
+            };
+        }
+        let r = match self.call(Op::Abort(fd)) {
+            Reply::Unit(r) => r,
+            _ => Err(Error::Stopped),
+        };
+        if r.is_ok() {
+            if let Some(sh) = self.shadows.get_mut(fd.0 as usize).and_then(Option::take) {
+                if sh.kind == Kind::Listener {
+                    for &(afd, _) in &sh.accepted {
+                        if let Some(a) = self.shadows.get_mut(afd.0 as usize).and_then(Option::take)
+                        {
+                            self.drop_shadow(afd, a);
+                        }
+                        self.post(Call::Abort(afd));
+                    }
+                }
+                self.drop_shadow(fd, sh);
+            }
+        }
+        r
+    }
+
+    // ---- epoll ----
+
+    pub(crate) fn epoll_create(&mut self) -> Result<Fd, Error> {
+        let fd = match self.call(Op::ReserveFd) {
+            Reply::Fd(r) => r?,
+            _ => return Err(Error::Stopped),
+        };
+        match self.epoll.epoll_create() {
+            Ok(id) => {
+                self.create(fd, Kind::Epoll(id), Readiness::EMPTY);
+                Ok(fd)
+            }
+            Err(e) => {
+                self.post(Call::Release(fd));
+                Err(e.into())
+            }
+        }
+    }
+
+    fn epoll_id(&mut self, ep: Fd) -> Result<EpollId, Error> {
+        match self.kind(ep) {
+            Some(Kind::Epoll(id)) => Ok(id),
+            _ => Err(Errno::EBADF.into()),
+        }
+    }
+
+    pub(crate) fn epoll_ctl(
+        &mut self,
+        ep: Fd,
+        op: CtlOp,
+        fd: Fd,
+        event: Event,
+    ) -> Result<(), Error> {
+        self.drain();
+        let id = self.epoll_id(ep)?;
+        if matches!(self.kind(fd), Some(Kind::Epoll(_))) {
+            // Nested epoll instances are not supported.
+            return Err(Errno::EINVAL.into());
+        }
+        Ok(self
+            .epoll
+            .epoll_ctl(id, op, epoll_events::Fd(fd.0), event)?)
+    }
+
+    pub(crate) fn epoll_wait(
+        &mut self,
+        ep: Fd,
+        events: &mut [Event],
+        timeout: Option<Duration>,
+    ) -> Result<usize, Error> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            self.drain();
+            let id = self.epoll_id(ep)?;
+            if events.is_empty() {
+                return Err(Errno::EINVAL.into());
+            }
+            let n = self.epoll.epoll_wait(id, events)?;
+            if n > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(n);
+            }
+            if !self.wait(deadline) {
+                return Err(Error::Stopped);
+            }
+        }
+    }
+
+    /// Makes sure the stack takes what was posted (the stack is woken by
+    /// each post already; this is for a caller about to go quiet).
+    pub(crate) fn flush(&mut self) {
+        self.mb.kick();
+    }
+}
+
+/// A fresh socket's readiness (socket-api: writable and hung up).
+const FRESH: Readiness = Readiness {
+    writable: true,
+    hup: true,
+    ..Readiness::EMPTY
+};
