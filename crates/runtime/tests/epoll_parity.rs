@@ -101,6 +101,14 @@ enum Step {
     Do(usize, Action),
     /// `epoll_wait(instance, maxevents, timeout 0)`.
     Wait(usize, usize),
+    /// `epoll_wait(instance, 16, timeout 5 s)` while, 30 ms after the call started, the
+    /// peer of connection `k` sends `n` bytes from another thread: the wait must block
+    /// until the data arrives (the result is recorded; it must come back well before
+    /// the timeout).
+    WaitWhilePeerWrites(usize, usize, usize),
+    /// `epoll_wait(instance, 16, timeout 50 ms)` with nothing to happen: the result is
+    /// recorded, and the call must have waited out its timeout.
+    WaitTimeout(usize),
 }
 
 use Action::*;
@@ -725,6 +733,32 @@ fn scenarios() -> Vec<Scenario> {
             ],
         ),
         scenario(
+            "blocking epoll_wait: wakes on an arrival, or waits out its timeout",
+            vec![
+                Create,
+                Create,
+                Establish,
+                Establish,
+                add(0, 0, IN),
+                add(0, 1, IN | ET),
+                add(1, 1, IN | RDHUP | ONESHOT),
+                Step::WaitTimeout(0),
+                Step::WaitWhilePeerWrites(0, 0, 10),
+                // Socket 0 is still readable: no wait at all.
+                Step::WaitWhilePeerWrites(0, 1, 20),
+                Step::WaitTimeout(0),
+                Step::WaitTimeout(0),
+                Do(0, AppRead(10)),
+                Step::WaitTimeout(0),
+                Step::WaitTimeout(1),
+                Step::WaitWhilePeerWrites(0, 1, 5),
+                Do(1, AppRead(100)),
+                modify(1, 1, IN | RDHUP | ONESHOT),
+                Step::WaitWhilePeerWrites(1, 1, 5),
+                Step::WaitTimeout(1),
+            ],
+        ),
+        scenario(
             "SHUT_RD: IN|RDHUP at once, buffered data still read, then 0",
             vec![
                 Create,
@@ -863,7 +897,22 @@ trait Side {
     /// Returns a result for the actions that record one.
     fn act(&mut self, k: usize, action: Action) -> Option<Result<usize, i32>>;
     fn wait(&mut self, ep: usize, max: usize) -> Vec<(u64, u32)>;
+    /// `epoll_wait(ep, 16, timeout)` while `during` runs on another thread (after a
+    /// delay, for a peer action): (data, events) and how long the call took.
+    fn wait_blocking(
+        &mut self,
+        ep: usize,
+        timeout: Duration,
+        during: Option<(usize, usize)>,
+    ) -> (Vec<(u64, u32)>, Duration);
 }
+
+/// The peer's action of [`Step::WaitWhilePeerWrites`] starts this long after the wait.
+const PEER_DELAY: Duration = Duration::from_millis(30);
+/// The timeout of [`Step::WaitWhilePeerWrites`]: far longer than the delivery.
+const LONG_TIMEOUT: Duration = Duration::from_secs(5);
+/// The timeout of [`Step::WaitTimeout`].
+const SHORT_TIMEOUT: Duration = Duration::from_millis(50);
 
 fn play(side: &mut dyn Side, steps: &[Step]) -> Transcript {
     play_counting(side, steps, &AtomicUsize::new(0))
@@ -905,6 +954,22 @@ fn play_counting(side: &mut dyn Side, steps: &[Step], at: &AtomicUsize) -> Trans
             Step::Ctl(ep, op, k, events) => Some(Outcome::Ctl(side.ctl(ep, op, k, events))),
             Do(k, action) => side.act(k, action).map(Outcome::Call),
             Step::Wait(ep, max) => Some(Outcome::Wait(side.wait(ep, max))),
+            Step::WaitWhilePeerWrites(ep, k, n) => {
+                let (got, took) = side.wait_blocking(ep, LONG_TIMEOUT, Some((k, n)));
+                assert!(
+                    took < LONG_TIMEOUT / 2,
+                    "step {i} {step:?}: epoll_wait took {took:?}; the data came after {PEER_DELAY:?}"
+                );
+                Some(Outcome::Wait(got))
+            }
+            Step::WaitTimeout(ep) => {
+                let (got, took) = side.wait_blocking(ep, SHORT_TIMEOUT, None);
+                assert!(
+                    !got.is_empty() || took >= SHORT_TIMEOUT,
+                    "step {i} {step:?}: epoll_wait returned nothing after {took:?}, before its timeout"
+                );
+                Some(Outcome::Wait(got))
+            }
         };
         if let Some(o) = outcome {
             t.push((i, o));
@@ -1114,11 +1179,12 @@ mod sys {
         check(ret).map(drop).map_err(errno)
     }
 
-    /// `epoll_wait` with a zero timeout: (data, events) of each entry.
-    pub fn epoll_wait(ep: RawFd, max: usize) -> Vec<(u64, u32)> {
+    /// `epoll_wait`: (data, events) of each entry.
+    pub fn epoll_wait(ep: RawFd, max: usize, timeout_ms: libc::c_int) -> Vec<(u64, u32)> {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; max];
         // SAFETY: `events` has room for `max` entries and outlives the call.
-        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), max as libc::c_int, 0) };
+        let n =
+            unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), max as libc::c_int, timeout_ms) };
         let n = check(n).expect("epoll_wait") as usize;
         events[..n].iter().map(|e| (e.u64, e.events)).collect()
     }
@@ -1695,7 +1761,39 @@ impl Side for Linux {
     }
 
     fn wait(&mut self, ep: usize, max: usize) -> Vec<(u64, u32)> {
-        sys::epoll_wait(self.eps[ep].as_raw_fd(), max)
+        sys::epoll_wait(self.eps[ep].as_raw_fd(), max, 0)
+    }
+
+    fn wait_blocking(
+        &mut self,
+        ep: usize,
+        timeout: Duration,
+        during: Option<(usize, usize)>,
+    ) -> (Vec<(u64, u32)>, Duration) {
+        let writer = during.map(|(k, n)| {
+            let mut peer = self.socks[k]
+                .peer
+                .as_ref()
+                .unwrap()
+                .try_clone()
+                .expect("dup");
+            std::thread::spawn(move || {
+                std::thread::sleep(PEER_DELAY);
+                peer.write_all(&vec![b'p'; n]).expect("peer write");
+            })
+        });
+        let start = Instant::now();
+        let got = sys::epoll_wait(self.eps[ep].as_raw_fd(), 16, timeout.as_millis() as i32);
+        let took = start.elapsed();
+        if let Some(w) = writer {
+            w.join().expect("peer writer");
+            let (k, n) = during.unwrap();
+            let fd = self.socks[k].app_fd;
+            // Let the rest of the data land before the next step (the wait may have
+            // returned on its first segment).
+            settle("data arrived", || sys::unread(fd) >= n);
+        }
+        (got, took)
     }
 }
 
@@ -1744,7 +1842,9 @@ struct OurSock {
 struct Ours {
     // Contexts before runtimes: dropped first.
     app: Context,
-    peer: Context,
+    /// The peer's context; away (None) only while a peer thread of
+    /// [`Side::wait_blocking`] uses it.
+    peer_ctx: Option<Context>,
     _rts: (Runtime, Runtime),
     /// Private instances watching every socket of each side, level-triggered: what the
     /// stack published, for settling only.
@@ -1780,7 +1880,7 @@ impl Ours {
         peer.listen(peer_listener, 16).expect("listen");
         Ours {
             app,
-            peer,
+            peer_ctx: Some(peer),
             _rts: (rta, rtb),
             app_obs,
             peer_obs,
@@ -1790,18 +1890,22 @@ impl Ours {
         }
     }
 
+    fn peer(&self) -> &Context {
+        self.peer_ctx.as_ref().expect("the peer context is home")
+    }
+
     /// Runs a pass of both stacks (run-to-completion mode; nothing in threaded mode,
     /// where the stack threads run by themselves).
     fn drive(&self) {
         self.app.poll();
-        self.peer.poll();
+        self.peer().poll();
     }
 
     /// Every frame either side sent has been taken in and handled by the other, and
     /// nothing moved between two looks.
     fn link_quiet(&self) -> bool {
         let look = || {
-            let (a, b) = (self.app.stats(), self.peer.stats());
+            let (a, b) = (self.app.stats(), self.peer().stats());
             (a.tx_packets, a.rx_packets, b.tx_packets, b.rx_packets)
         };
         let first = look();
@@ -1833,7 +1937,7 @@ impl Ours {
 
     /// The level the peer stack published for the peer of app socket `k`.
     fn peer_level(&self, peer: Fd) -> Events {
-        level(&self.peer, self.peer_obs, u64::from(peer.0))
+        level(self.peer(), self.peer_obs, u64::from(peer.0))
     }
 
     fn push(&mut self, fd: Fd, peer: Option<Fd>) -> usize {
@@ -1853,7 +1957,7 @@ impl Ours {
     }
 
     fn watch_peer(&self, peer: Fd) {
-        self.peer
+        self.peer()
             .epoll_ctl(
                 self.peer_obs,
                 CtlOp::Add,
@@ -1864,7 +1968,7 @@ impl Ours {
     }
 
     fn peer_unread(&self, peer: Fd) -> usize {
-        self.peer.fionread(peer).expect("peer FIONREAD")
+        self.peer().fionread(peer).expect("peer FIONREAD")
     }
 }
 
@@ -1915,7 +2019,7 @@ impl Side for Ours {
         let mut peer = None;
         self.settle("connection established and accepted", |o| {
             if peer.is_none() {
-                match o.peer.accept(o.peer_listener) {
+                match o.peer().accept(o.peer_listener) {
                     Ok((p, _)) => peer = Some(p),
                     Err(e) if e.socket_errno() == Some(Errno::EAGAIN) => {}
                     Err(e) => panic!("peer accept: {e}"),
@@ -1925,7 +2029,7 @@ impl Side for Ours {
             peer.is_some() && level.contains(OUT) && !level.contains(HUP)
         });
         let peer = peer.unwrap();
-        self.peer
+        self.peer()
             .set_nonblocking(peer, true)
             .expect("peer nonblocking");
         self.watch_peer(peer);
@@ -1945,9 +2049,9 @@ impl Side for Ours {
 
     fn peer_connect(&mut self, l: usize) {
         let port = APP_PORT_BASE + l as u16;
-        let peer = self.peer.socket_nonblocking().expect("socket");
+        let peer = self.peer().socket_nonblocking().expect("socket");
         self.watch_peer(peer);
-        let r = self.peer.connect(peer, SocketAddrV4::new(APP_IP, port));
+        let r = self.peer().connect(peer, SocketAddrV4::new(APP_IP, port));
         assert_eq!(r.map_err(errno_of), Err(EINPROGRESS), "peer connect");
         // The peer is connected once its ACK of the SYN-ACK left; a quiet link then
         // means the app stack took it in: the connection is queued.
@@ -1963,7 +2067,7 @@ impl Side for Ours {
             .iter_mut()
             .find_map(Option::take)
             .expect("a pending peer");
-        self.peer.abort(peer).expect("peer abort");
+        self.peer().abort(peer).expect("peer abort");
         self.settle("RST taken in", |_| true);
     }
 
@@ -2000,7 +2104,7 @@ impl Side for Ours {
             PeerWrite(n) => {
                 let before = self.app.fionread(fd).expect("FIONREAD");
                 let wrote = self
-                    .peer
+                    .peer()
                     .write(peer.unwrap(), &vec![b'p'; n])
                     .expect("peer write");
                 assert_eq!(wrote, n, "PeerWrite must fit in the peer's send buffer");
@@ -2033,7 +2137,7 @@ impl Side for Ours {
                 Some(r)
             }
             PeerShutdown => {
-                self.peer
+                self.peer()
                     .shutdown(peer.unwrap(), Shutdown::Write)
                     .expect("peer shutdown");
                 self.settle("FIN arrived", |o| o.app_level(k).contains(RDHUP));
@@ -2058,14 +2162,14 @@ impl Side for Ours {
             }
             PeerClose => {
                 let p = self.socks[k].peer.take().unwrap();
-                self.peer.close(p).expect("peer close");
+                self.peer().close(p).expect("peer close");
                 self.socks[k].peer_closed = true;
                 self.settle("FIN arrived", |o| o.app_level(k).contains(RDHUP));
                 None
             }
             PeerReset => {
                 let p = self.socks[k].peer.take().unwrap();
-                self.peer.abort(p).expect("peer abort");
+                self.peer().abort(p).expect("peer abort");
                 self.settle("RST arrived", |o| o.app_level(k).contains(HUP));
                 None
             }
@@ -2101,7 +2205,7 @@ impl Side for Ours {
                 let mut in_flight = self.socks[k].in_flight;
                 self.settle("peer read everything", |o| {
                     loop {
-                        match o.peer.read(p, &mut buf) {
+                        match o.peer().read(p, &mut buf) {
                             Ok(0) => break,
                             Ok(n) => in_flight -= n,
                             Err(e) if e.socket_errno() == Some(Errno::EAGAIN) => break,
@@ -2130,5 +2234,42 @@ impl Side for Ours {
             .epoll_wait(self.eps[ep], &mut evs, Some(Duration::ZERO))
             .expect("epoll_wait");
         evs[..n].iter().map(|e| (e.data, e.events.bits())).collect()
+    }
+
+    fn wait_blocking(
+        &mut self,
+        ep: usize,
+        timeout: Duration,
+        during: Option<(usize, usize)>,
+    ) -> (Vec<(u64, u32)>, Duration) {
+        let writer = during.map(|(k, n)| {
+            let peer_fd = self.socks[k].peer.unwrap();
+            let fd = self.socks[k].fd;
+            let before = self.app.fionread(fd).expect("FIONREAD");
+            let ctx = self.peer_ctx.take().expect("the peer context is home");
+            let thread = std::thread::spawn(move || {
+                std::thread::sleep(PEER_DELAY);
+                let wrote = ctx.write(peer_fd, &vec![b'p'; n]).expect("peer write");
+                assert_eq!(wrote, n, "the peer's write must fit in its send buffer");
+                ctx
+            });
+            (thread, k, before + n)
+        });
+        let mut evs = [Event::default(); 16];
+        let start = Instant::now();
+        let r = self.app.epoll_wait(self.eps[ep], &mut evs, Some(timeout));
+        let took = start.elapsed();
+        if let Some((thread, k, want)) = writer {
+            self.peer_ctx = Some(thread.join().expect("peer writer"));
+            let fd = self.socks[k].fd;
+            self.settle("data arrived", |o| {
+                o.app.fionread(fd).expect("FIONREAD") == want
+            });
+        }
+        let n = r.expect("epoll_wait");
+        (
+            evs[..n].iter().map(|e| (e.data, e.events.bits())).collect(),
+            took,
+        )
     }
 }
