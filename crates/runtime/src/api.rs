@@ -1,6 +1,6 @@
-//! Application calls as values: what crosses the mailbox in threaded mode
-//! and what the application thread executes itself in run-to-completion
-//! mode. [`execute`] runs one call on a core's stack without blocking; a
+//! Application calls as values: the synchronous calls that cross to the
+//! stack thread in threaded mode (see `bridge`) and what the application
+//! thread executes itself in run-to-completion mode. [`execute`] runs one call on a core's stack without blocking; a
 //! call that must wait (a blocking `accept`, `read`, `write`, `connect` or an
 //! `epoll_wait` with a timeout) comes back as [`Outcome::Block`] and is
 //! retried after the stack made progress.

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Largest chunk one call carries across the mailbox; longer writes are
-/// split (each chunk one call).
+/// Largest chunk one read or write moves; longer writes are split (each
+/// chunk one call).
 pub const MAX_CALL_BYTES: usize = 256 * 1024;
 
 /// Why the runtime could not start.
@@ -318,10 +318,13 @@ enum Inner {
 /// stack of one core, with mTCP's call names. Calls take `&self`; a context
 /// belongs to one application thread at a time (it is `Send`, not `Sync`).
 ///
-/// In threaded mode each call crosses to the core's stack thread and waits
-/// for the answer; in run-to-completion mode the call runs on the calling
-/// thread, which also drives the stack (every call runs a pass of the
-/// loop, and blocking calls poll and sleep in the stack's wait).
+/// In threaded mode reads, writes, accepts and epoll waits run on the
+/// application's copy of its sockets and post what they did to the core's
+/// stack thread, waiting only when the copy says the call would block;
+/// calls only the stack can answer wait for its reply. In
+/// run-to-completion mode the call runs on the calling thread, which also
+/// drives the stack (every call runs a pass of the loop, and blocking calls
+/// poll and sleep in the stack's wait).
 pub struct Context {
     core: usize,
     cpu: usize,

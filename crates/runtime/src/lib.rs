@@ -15,28 +15,35 @@
 //!
 //! # Thread model and data flow
 //! ```text
-//!  application thread (core c)                 stack thread (core c, same CPU)
-//!  ctx.read/write/accept/epoll_wait ...
-//!    | Op ----> calls  (SPSC, lock-free) ---->  loop {
-//!    |                                            1 receive a batch (device queue + frames
-//!    |                                              other cores forwarded to us)
-//!    |                                            2 netif: ARP / IPv4 / ICMP; TCP -> engine
-//!    |                                            3 expired timers
-//!    |                                            4 publish readiness -> epoll instances
-//!    |                                            5 drain calls (socket-api on the engine);
-//!    |                                              a call that must block waits here
-//!    | <---- replies (SPSC, lock-free) <-----     6 transmit a batch (control before data)
-//!    v  park while waiting (slow path)            7 select-style wait (ppoll, eventfd waker)
-//!                                               }
+//!  application thread (core c)                   stack thread (core c, same CPU)
+//!  read/write/accept/epoll_wait on the app-side    loop {
+//!  copy of each socket (bridge):                     1 receive a batch (device queue + frames
+//!    read: bytes already moved here                    other cores forwarded to us)
+//!    write: copy out within the send credit          2 netif: ARP / IPv4 / ICMP; TCP -> engine
+//!    accept: a connection the stack pre-accepted     3 expired timers
+//!    epoll_wait: app-side epoll instances            4 drain the calls as one batch
+//!    |                                                 (Write, Consumed, AcceptTaken, Close, Sync)
+//!    | calls  (SPSC, lock-free, posted) ---------->  5 publish: move bytes (within credit),
+//!    | <---------- messages (SPSC, lock-free) ---      pre-accept, levels -> Data / Accepted /
+//!    |             woken once per pass                 Level messages, one wake-up
+//!    v  waits only when its copy would block         6 transmit a batch (control before data)
+//!                                                    7 select-style wait (ppoll, eventfd waker)
+//!                                                  }
 //! ```
 //! * **Threaded** ([`ThreadMode::Threaded`], mTCP's model): a stack thread
-//!   per core, pinned to the core's CPU with its application thread. Each
-//!   call crosses a pair of bounded lock-free queues ([`mailbox`]); a
-//!   sleeping stack is woken through packet-io's eventfd [`packet_io::Waker`]
-//!   only when it announced that it sleeps, and a waiting application
-//!   yields, then parks its thread until the reply comes. A blocking call
-//!   (accept, read, write, connect, epoll_wait with a timeout) is held on
-//!   the stack side and retried after each pass that made progress.
+//!   per core, pinned to the core's CPU with its application thread. As in
+//!   mTCP, the application does not cross to the stack for each call: it
+//!   works on its own copy of each socket and posts what it did as
+//!   asynchronous calls, which the stack takes in a batch on its next pass
+//!   and answers with a batch of messages (received bytes, readiness and
+//!   send room, accepted connections). A post wakes the stack only when it
+//!   sleeps, once per sleep; the stack wakes a waiting application once per
+//!   pass. Calls whose answer only the stack has (socket, bind, listen,
+//!   connect, options, the end-of-stream and error paths of read and write)
+//!   wait for a reply. The stack moves at most 64 KiB of unread bytes per
+//!   connection ahead of reads, and pre-accepts at most `backlog`
+//!   connections per listener on top of the engine's own queue of
+//!   `backlog`. See the `bridge` and `app` modules.
 //! * **Run-to-completion** ([`ThreadMode::RunToCompletion`]): no stack
 //!   thread; the application thread runs the same passes itself inside its
 //!   calls (reads and writes go straight between the caller's buffer and
