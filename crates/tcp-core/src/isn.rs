@@ -19,7 +19,12 @@ use crate::time::Instant;
 /// section 3, keeping the RFC 793 clock rate).
 pub const ISN_CLOCK_PERIOD_US: u64 = 4;
 
-/// Generates RFC 6528 initial sequence numbers from a secret key.
+/// Input appended to the 4-tuple for timestamp offsets, so that they are
+/// unrelated to the ISNs of the same connection.
+const TS_OFFSET_DOMAIN: &[u8] = b"tsval";
+
+/// Generates RFC 6528 initial sequence numbers (and RFC 7323 timestamp
+/// offsets) from a secret key.
 #[derive(Clone)]
 pub struct IsnGenerator {
     secret: [u8; 16],
@@ -50,8 +55,30 @@ impl IsnGenerator {
         SeqNumber(m.wrapping_add(self.hash(local, remote)))
     }
 
+    /// The offset added to the millisecond timestamp clock for TSvals of
+    /// the connection between `local` and `remote` (RFC 7323 section 5.4
+    /// allows a per-connection offset; section 7.1 asks for one that does
+    /// not leak the host's clock).
+    ///
+    /// Keyed on the 4-tuple like the ISN, not drawn at random: successive
+    /// incarnations of one 4-tuple then send increasing TSvals, so the
+    /// peer's PAWS check (RFC 7323 section 5.3) admits the new SYN and its
+    /// TIME-WAIT can be reused by timestamp (RFC 6191 section 2). With a
+    /// random offset per connection, about half of the SYNs that reuse a
+    /// port still in the peer's TIME-WAIT look older than the last
+    /// incarnation and wait out a SYN retransmission.
+    pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        self.keyed(TS_OFFSET_DOMAIN, local, remote)
+    }
+
     /// F(): SipHash-2-4 of the 4-tuple under the secret, folded to 32 bits.
     fn hash(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        self.keyed(&[], local, remote)
+    }
+
+    /// SipHash-2-4 of `domain` and the 4-tuple under the secret, folded to
+    /// 32 bits (distinct domains give unrelated values).
+    fn keyed(&self, domain: &[u8], local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
         let mut h = SipHasher24::new_with_key(&self.secret);
         let mut input = [0u8; 12];
         input[0..4].copy_from_slice(&local.ip().octets());
@@ -59,6 +86,7 @@ impl IsnGenerator {
         input[6..10].copy_from_slice(&remote.ip().octets());
         input[10..12].copy_from_slice(&remote.port().to_be_bytes());
         h.write(&input);
+        h.write(domain);
         let v = h.finish();
         (v ^ (v >> 32)) as u32
     }
@@ -99,6 +127,24 @@ mod tests {
         assert_ne!(base, other.isn(t, addr(1, 80), addr(2, 40000)));
         // Deterministic for a given secret.
         assert_eq!(base, g.isn(t, addr(1, 80), addr(2, 40000)));
+    }
+
+    #[test]
+    fn timestamp_offsets_are_per_tuple_and_stable() {
+        let g = IsnGenerator::new([7; 16]);
+        let (l, r) = (addr(1, 80), addr(2, 40000));
+        // The same 4-tuple always gets the same offset, so a new
+        // incarnation's TSvals continue the old one's clock.
+        assert_eq!(g.ts_offset(l, r), g.ts_offset(l, r));
+        assert_ne!(g.ts_offset(l, r), g.ts_offset(l, addr(2, 40001)));
+        assert_ne!(g.ts_offset(l, r), g.ts_offset(addr(3, 80), r));
+        // Unrelated to the ISN hash of the same tuple, and keyed.
+        let isn_at_zero = g.isn(Instant::from_micros(0), l, r).0;
+        assert_ne!(g.ts_offset(l, r), isn_at_zero);
+        assert_ne!(
+            g.ts_offset(l, r),
+            IsnGenerator::new([8; 16]).ts_offset(l, r)
+        );
     }
 
     #[test]

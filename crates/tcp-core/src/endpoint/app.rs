@@ -189,7 +189,7 @@ impl Endpoint {
             return Err(ConnectError::NoBufferSpace);
         }
         let iss = self.isn.isn(now, local, remote);
-        let ts_offset = self.rng.next_u32();
+        let ts_offset = self.isn.ts_offset(local, remote);
         let mut conn = Conn::new(
             now,
             &self.cfg,

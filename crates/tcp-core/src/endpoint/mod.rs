@@ -218,9 +218,10 @@ impl core::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint with `config`, drawing randomness (hash keys, timestamp
-    /// offsets, ephemeral port choice) from `rng`. ISNs come from
-    /// `config.isn_secret` (RFC 6528).
+    /// An endpoint with `config`, drawing randomness (hash keys, ephemeral
+    /// port choice) from `rng`. ISNs (RFC 6528) and timestamp offsets
+    /// (RFC 7323 section 5.4) are keyed hashes of the 4-tuple under
+    /// `config.isn_secret`.
     pub fn new(config: Config, rng: impl RngCore + Send + 'static) -> Self {
         let mut rng: Box<dyn RngCore + Send> = Box::new(rng);
         let hasher = FlowHasher {
@@ -800,7 +801,7 @@ impl Endpoint {
             return;
         }
         let iss = self.isn.isn(now, local, remote);
-        let ts_offset = self.rng.next_u32();
+        let ts_offset = self.isn.ts_offset(local, remote);
         let mut conn = Conn::new(
             now,
             &self.cfg,

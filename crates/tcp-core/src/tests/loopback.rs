@@ -397,3 +397,51 @@ fn urgent_data_round_trip() {
     let n = server.recv(s, &mut rbuf).unwrap();
     assert_eq!(&rbuf[..n], b" tail");
 }
+
+/// RFC 6191 section 2 under RFC 7323 PAWS: short connections that reuse one
+/// client port while the server still holds the previous incarnation in
+/// TIME-WAIT (the server closes first) open at once, every time. Timestamp
+/// offsets are keyed on the 4-tuple, so each incarnation's SYN carries a
+/// newer TSval than the last; with a random offset per connection about
+/// half of these SYNs were answered with the old connection's ACK and
+/// waited a whole SYN retransmission timeout.
+#[test]
+fn time_wait_reuse_on_one_port_opens_every_time() {
+    let mut client = Endpoint::with_seed(Config::default(), 1);
+    let mut server = Endpoint::with_seed(Config::default(), 2);
+    let l = server.listen(SocketAddrV4::new(B_IP, 80), 8).unwrap();
+    let local = SocketAddrV4::new(A_IP, 40_000);
+    let mut now = Instant::from_secs(1);
+    let mut buf = vec![0u8; 2048];
+    let mut rbuf = [0u8; 64];
+    for round in 0..24 {
+        let c = client
+            .connect(now, local, SocketAddrV4::new(B_IP, 80))
+            .unwrap_or_else(|e| panic!("round {round}: connect: {e:?}"));
+        assert_eq!(shuttle(now, &mut client, &mut server, &mut buf), 1, "SYN");
+        let mut answers = Vec::new();
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            let repr = TcpRepr::parse_bytes(&buf[..t.len], t.src, t.dst, false).unwrap();
+            answers.push(repr.flags);
+            client.handle_segment(now, t.src, t.dst, &repr);
+        }
+        assert_eq!(
+            answers,
+            [SYN_ACK],
+            "round {round}: the SYN reopens TIME-WAIT"
+        );
+        shuttle(now, &mut client, &mut server, &mut buf);
+        assert_eq!(client.state(c), Ok(State::Established), "round {round}");
+        let s = server.accept(l).unwrap();
+        // The server closes first and keeps TIME-WAIT; the client follows.
+        server.close(now, s).unwrap();
+        shuttle(now, &mut server, &mut client, &mut buf);
+        assert_eq!(client.recv(c, &mut rbuf), Ok(0), "round {round}: EOF");
+        client.close(now, c).unwrap();
+        shuttle(now, &mut client, &mut server, &mut buf);
+        shuttle(now, &mut server, &mut client, &mut buf);
+        while client.poll_event().is_some() {}
+        while server.poll_event().is_some() {}
+        now += Duration::from_millis(10);
+    }
+}
