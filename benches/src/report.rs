@@ -24,6 +24,29 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// An axis label short enough for the label area: `950`, `12k`, `3.5M`,
+/// `10G`.
+fn fmt_axis(v: f64) -> String {
+    let a = v.abs();
+    let short = |x: f64, unit: &str| {
+        let n = if x >= 10.0 || x == x.round() {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1}")
+        };
+        format!("{n}{unit}")
+    };
+    if a >= 1e9 {
+        short(v / 1e9, "G")
+    } else if a >= 1e6 {
+        short(v / 1e6, "M")
+    } else if a >= 1e4 {
+        short(v / 1e3, "k")
+    } else {
+        fmt_num(v)
+    }
+}
+
 /// A ratio with two significant digits at least: `2.42x`, `0.05x`,
 /// `0.005x` (a ratio of a few per cent still reads as more than zero).
 pub fn fmt_ratio(x: f64) -> String {
@@ -258,7 +281,7 @@ fn draw_panel(
         .x_label_style(("sans-serif", 16))
         .y_labels(6)
         .y_label_style(("sans-serif", 15))
-        .y_label_formatter(&|v| fmt_num(if log { 10f64.powf(*v) } else { *v }))
+        .y_label_formatter(&|v| fmt_axis(if log { 10f64.powf(*v) } else { *v }))
         .draw()
         .ok()?;
     let width = 0.8 / stacks.len().max(1) as f64;
@@ -327,6 +350,11 @@ mod tests {
         assert_eq!(fmt_num(56.26), "56.3");
         assert_eq!(fmt_num(7.345), "7.34");
         assert_eq!(fmt_num(f64::NAN), "-");
+        assert_eq!(fmt_axis(950.0), "950");
+        assert_eq!(fmt_axis(12_000.0), "12k");
+        assert_eq!(fmt_axis(3_500_000.0), "3.5M");
+        assert_eq!(fmt_axis(1e10), "10G");
+        assert_eq!(fmt_axis(0.5), "0.50");
         assert_eq!(fmt_ratio(2.4249), "2.42x");
         assert_eq!(fmt_ratio(0.0512), "0.051x");
         assert_eq!(fmt_ratio(0.00494), "0.0049x");
