@@ -167,6 +167,9 @@ pub(crate) struct Conn {
     /// Right edge of the window we last advertised (never moves left, RFC
     /// 9293 section 3.8.6.2.2, SHLD-14).
     pub rcv_adv: SeqNumber,
+    /// The largest window (RCV.ADV - RCV.NXT) advertised so far: the peer
+    /// may be held back by our window once it is under half of this.
+    pub rcv_wnd_max: u32,
     /// Shift applied to our window field.
     pub rcv_wscale: u8,
     pub recv_buf: RecvBuffer,
@@ -314,6 +317,7 @@ impl Conn {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
+            rcv_wnd_max: 0,
             rcv_wscale: 0,
             recv_buf: RecvBuffer::new(0),
             assembler: Assembler::new(cfg.ooo_max_bytes, cfg.ooo_max_ranges),
@@ -632,12 +636,28 @@ impl Conn {
                 self.rcv_adv = self.rcv_nxt + wnd;
             }
         }
+        self.note_advertised();
         let wnd = self.rcv_wnd() >> self.rcv_wscale;
         u16::try_from(wnd).unwrap_or(u16::MAX)
     }
 
+    /// Records the window just advertised in [`rcv_wnd_max`](Self::rcv_wnd_max).
+    pub fn note_advertised(&mut self) {
+        let wnd = u32::try_from(self.rcv_wnd()).unwrap_or(u32::MAX);
+        self.rcv_wnd_max = self.rcv_wnd_max.max(wnd);
+    }
+
     /// Whether reading freed enough space that the peer should hear about
-    /// it now rather than at the next ACK (window update after a read).
+    /// it now rather than at the next ACK (window update after a read): the
+    /// right edge can move by the receiver-SWS threshold and the window the
+    /// peer knows has shrunk below half of the largest one it was offered,
+    /// so it may be waiting for room.
+    ///
+    /// Measured against the largest window offered, not the buffer: a
+    /// passive open offers at most 65535 bytes in its SYN-ACK (the field is
+    /// never scaled there, RFC 7323 section 2.2), so against a larger buffer
+    /// the first read of a short request would owe an ACK of its own
+    /// instead of letting the reply carry the wider window.
     pub fn window_update_due(&self) -> bool {
         if !matches!(
             self.state,
@@ -648,7 +668,8 @@ impl Conn {
         let free = self.recv_buf.window();
         let current = self.rcv_wnd();
         let threshold = (self.recv_buf.capacity() / 2).min(self.rmss).max(1);
-        current < self.recv_buf.capacity() / 2 && free >= current + threshold
+        let offered = (self.rcv_wnd_max as usize).min(self.recv_buf.capacity());
+        current < offered / 2 && free >= current + threshold
     }
 
     /// Remove scoreboard ranges at or below SND.UNA.

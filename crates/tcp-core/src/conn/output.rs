@@ -496,6 +496,7 @@ impl Conn {
             // A passive open gets its buffer only when the handshake
             // completes; until then its window is what the field said.
             self.rcv_adv = self.rcv_nxt + if has_buf { free } else { usize::from(window) };
+            self.note_advertised();
             self.last_ack_sent = self.rcv_nxt;
             self.ack.now = false;
         }

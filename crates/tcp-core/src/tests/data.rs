@@ -272,6 +272,35 @@ fn receiver_sws_does_not_advertise_tiny_window_increases_must_39() {
     assert!(out[0].window >= 1460, "{}", out[0].window);
 }
 
+/// A short request read from a buffer larger than the window the SYN-ACK
+/// could offer (65535: the field is unscaled there) owes no window update:
+/// the peer's window is still most of what it was offered, so the ACK waits
+/// (delayed ACK) and rides on the reply, which carries the wider window.
+#[test]
+fn reading_a_short_request_sends_no_window_update() {
+    let mut cfg = plain_config();
+    cfg.recv_buf = 256 * 1024;
+    let mut e = established_with(cfg);
+    let request = pattern(64);
+    let out = e.b.send(TcpRepr {
+        flags: PSH_ACK,
+        payload: &request,
+        ..e.seg()
+    });
+    assert!(out.is_empty(), "delayed ACK: {out:?}");
+    e.peer_nxt += 64;
+    let mut buf = [0u8; 128];
+    assert_eq!(e.b.ep.recv(e.h, &mut buf), Ok(64));
+    let out = e.b.drain();
+    assert!(out.is_empty(), "no window update for 64 bytes: {out:?}");
+    e.b.ep.send(e.b.now, e.h, &request).unwrap();
+    let out = e.b.drain();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].payload.len(), 64);
+    assert_eq!(out[0].ack, e.peer_nxt, "the reply carries the ACK");
+    assert_eq!(out[0].window, u16::MAX);
+}
+
 #[test]
 fn zero_window_acceptability_and_rst_must_66() {
     let mut cfg = plain_config();
