@@ -33,7 +33,10 @@
 //! * an RST in CLOSE-WAIT is `ECONNRESET` (Linux says `EPIPE`);
 //! * run-to-completion mode only: a queued connection reset before `accept` vanishes
 //!   from the accept queue (Linux still returns it) and the listener's level stays
-//!   `EPOLLIN`.
+//!   `EPOLLIN`;
+//! * nested epoll instances are refused (`EINVAL`; on purpose, runtime `api.rs`);
+//! * `epoll_ctl` on a descriptor that is no epoll instance is `EBADF` (Linux
+//!   `EINVAL`).
 //!
 //! A failure prints both whole transcripts side by side, differing steps marked.
 //! `EPOLL_PARITY_ONLY=<name prefix>` runs only the scenarios whose name starts so;
@@ -124,6 +127,17 @@ enum Step {
     /// `epoll_wait(instance, 16, timeout 50 ms)` with nothing to happen: the result is
     /// recorded, and the call must have waited out its timeout.
     WaitTimeout(usize),
+    /// `epoll_wait(instance, maxevents, timeout 0)`, recording only the count or the
+    /// errno (for misuse: `maxevents` 0, a closed instance).
+    WaitRaw(usize, usize),
+    /// Closes an epoll instance.
+    CloseEpoll(usize),
+    /// `epoll_ctl(outer, op, instance inner, EPOLLIN)`: an epoll instance watching
+    /// another.
+    CtlNested(usize, CtlOp, usize),
+    /// `epoll_ctl(socket k, EPOLL_CTL_ADD, socket target, EPOLLIN)`: a socket where an
+    /// epoll instance belongs.
+    CtlOnSocket(usize, usize),
 }
 
 use Action::*;
@@ -145,6 +159,8 @@ const EAGAIN: i32 = 11;
 const EINPROGRESS: i32 = 115;
 const EPIPE: i32 = 32;
 const ECONNRESET: i32 = 104;
+const EBADF: i32 = 9;
+const EINVAL: i32 = 22;
 
 fn add(ep: usize, sock: usize, events: Events) -> Step {
     Step::Ctl(ep, CtlOp::Add, sock, events)
@@ -773,6 +789,59 @@ fn scenarios() -> Vec<Scenario> {
                 Step::WaitTimeout(1),
             ],
         ),
+        scenario_with(
+            "epoll misuse: errors of ctl and wait",
+            vec![
+                Create,
+                Create,
+                Establish,
+                Establish,
+                add(0, 0, IN),
+                // An instance cannot watch itself.
+                Step::CtlNested(0, CtlOp::Add, 0),
+                // An instance watching another.
+                Step::CtlNested(0, CtlOp::Add, 1),
+                Step::CtlNested(0, CtlOp::Del, 1),
+                // A socket is no epoll instance.
+                Step::CtlOnSocket(0, 1),
+                Step::WaitRaw(0, 0),
+                Step::WaitRaw(0, 4),
+                Do(0, PeerWrite(1)),
+                Step::WaitRaw(0, 4),
+                Step::CloseEpoll(1),
+                Step::WaitRaw(1, 4),
+                Step::Ctl(1, CtlOp::Add, 1, IN),
+                Step::CloseEpoll(0),
+                Step::WaitRaw(0, 4),
+                Step::Ctl(0, CtlOp::Del, 0, NONE),
+            ],
+            vec![
+                // runtime api.rs refuses nested instances on purpose.
+                Known {
+                    step: 6,
+                    mode: None,
+                    linux: Outcome::Ctl(Ok(())),
+                    ours: Outcome::Ctl(Err(EINVAL)),
+                    why: "nested epoll instances not supported",
+                },
+                Known {
+                    step: 7,
+                    mode: None,
+                    linux: Outcome::Ctl(Ok(())),
+                    ours: Outcome::Ctl(Err(EINVAL)),
+                    why: "nested epoll instances not supported",
+                },
+                // epoll_ctl(2): EINVAL "epfd is not an epoll file descriptor"; ours
+                // answers EBADF for a descriptor that is not an epoll instance.
+                Known {
+                    step: 8,
+                    mode: None,
+                    linux: Outcome::Ctl(Err(EINVAL)),
+                    ours: Outcome::Ctl(Err(EBADF)),
+                    why: "epfd not an epoll instance: EBADF, Linux EINVAL",
+                },
+            ],
+        ),
         scenario(
             "SHUT_RD: IN|RDHUP at once, buffered data still read, then 0",
             vec![
@@ -912,6 +981,10 @@ trait Side {
     /// Returns a result for the actions that record one.
     fn act(&mut self, k: usize, action: Action) -> Option<Result<usize, i32>>;
     fn wait(&mut self, ep: usize, max: usize) -> Vec<(u64, u32)>;
+    fn wait_raw(&mut self, ep: usize, max: usize) -> Result<usize, i32>;
+    fn close_epoll(&mut self, ep: usize);
+    fn ctl_nested(&mut self, outer: usize, op: CtlOp, inner: usize) -> Result<(), i32>;
+    fn ctl_on_socket(&mut self, k: usize, target: usize) -> Result<(), i32>;
     /// `epoll_wait(ep, 16, timeout)` while `during` runs on another thread (after a
     /// delay, for a peer action): (data, events) and how long the call took.
     fn wait_blocking(
@@ -977,6 +1050,15 @@ fn play_counting(side: &mut dyn Side, steps: &[Step], at: &AtomicUsize) -> Trans
                 );
                 Some(Outcome::Wait(got))
             }
+            Step::WaitRaw(ep, max) => Some(Outcome::Call(side.wait_raw(ep, max))),
+            Step::CloseEpoll(ep) => {
+                side.close_epoll(ep);
+                None
+            }
+            Step::CtlNested(outer, op, inner) => {
+                Some(Outcome::Ctl(side.ctl_nested(outer, op, inner)))
+            }
+            Step::CtlOnSocket(k, target) => Some(Outcome::Ctl(side.ctl_on_socket(k, target))),
             Step::WaitTimeout(ep) => {
                 let (got, took) = side.wait_blocking(ep, SHORT_TIMEOUT, None);
                 assert!(
@@ -1206,6 +1288,15 @@ mod sys {
         events[..n].iter().map(|e| (e.u64, e.events)).collect()
     }
 
+    /// `epoll_wait` with a zero timeout and `max` entries (0 allowed): the count, or
+    /// the errno.
+    pub fn epoll_wait_raw(ep: RawFd, max: usize) -> Result<usize, i32> {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; max.max(1)];
+        // SAFETY: `events` has room for at least `max` entries and outlives the call.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), max as libc::c_int, 0) };
+        check(n).map(|n| n as usize).map_err(errno)
+    }
+
     /// A non-blocking TCP socket, not bound or connected.
     pub fn tcp_socket() -> OwnedFd {
         // SAFETY: socket takes no pointers.
@@ -1382,6 +1473,17 @@ mod sys {
     }
 }
 
+fn linux_op(op: CtlOp) -> libc::c_int {
+    match op {
+        CtlOp::Add => libc::EPOLL_CTL_ADD,
+        CtlOp::Mod => libc::EPOLL_CTL_MOD,
+        CtlOp::Del => libc::EPOLL_CTL_DEL,
+    }
+}
+
+/// The `data` of an instance registered in another: this plus its number.
+const NESTED_DATA: u64 = 100;
+
 /// `tcpi_state` values (include/net/tcp_states.h).
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_FIN_WAIT2: u8 = 5;
@@ -1431,7 +1533,8 @@ struct Linux {
     peer_listener: TcpListener,
     /// Keeps the refusing port bound.
     closed: (OwnedFd, u16),
-    eps: Vec<OwnedFd>,
+    /// None once closed.
+    eps: Vec<Option<OwnedFd>>,
     socks: Vec<KernelSock>,
 }
 
@@ -1444,6 +1547,12 @@ impl Linux {
             eps: Vec::new(),
             socks: Vec::new(),
         }
+    }
+
+    /// Instance `ep`'s descriptor; once closed, one nobody holds (other tests' threads
+    /// may have reused the number), which is EBADF as the closed one is.
+    fn ep_fd(&self, ep: usize) -> RawFd {
+        self.eps[ep].as_ref().map_or(-1, |e| e.as_raw_fd())
     }
 
     fn peer_addr(&self) -> SocketAddrV4 {
@@ -1510,7 +1619,7 @@ fn io_errno(e: &std::io::Error) -> i32 {
 
 impl Side for Linux {
     fn create(&mut self) {
-        self.eps.push(sys::epoll_create());
+        self.eps.push(Some(sys::epoll_create()));
     }
 
     fn establish(&mut self) {
@@ -1595,11 +1704,6 @@ impl Side for Linux {
     }
 
     fn ctl(&mut self, ep: usize, op: CtlOp, k: usize, events: Events) -> Result<(), i32> {
-        let op = match op {
-            CtlOp::Add => libc::EPOLL_CTL_ADD,
-            CtlOp::Mod => libc::EPOLL_CTL_MOD,
-            CtlOp::Del => libc::EPOLL_CTL_DEL,
-        };
         let fd = if self.socks[k].app.is_some() {
             self.socks[k].app_fd
         } else {
@@ -1607,7 +1711,7 @@ impl Side for Linux {
             // nobody holds (EBADF, as for the closed descriptor itself).
             -1
         };
-        sys::epoll_ctl(self.eps[ep].as_raw_fd(), op, fd, events.bits(), k as u64)
+        sys::epoll_ctl(self.ep_fd(ep), linux_op(op), fd, events.bits(), k as u64)
     }
 
     fn act(&mut self, k: usize, action: Action) -> Option<Result<usize, i32>> {
@@ -1778,7 +1882,26 @@ impl Side for Linux {
     }
 
     fn wait(&mut self, ep: usize, max: usize) -> Vec<(u64, u32)> {
-        sys::epoll_wait(self.eps[ep].as_raw_fd(), max, 0)
+        sys::epoll_wait(self.ep_fd(ep), max, 0)
+    }
+
+    fn wait_raw(&mut self, ep: usize, max: usize) -> Result<usize, i32> {
+        sys::epoll_wait_raw(self.ep_fd(ep), max)
+    }
+
+    fn close_epoll(&mut self, ep: usize) {
+        self.eps[ep] = None;
+    }
+
+    fn ctl_nested(&mut self, outer: usize, op: CtlOp, inner: usize) -> Result<(), i32> {
+        let data = NESTED_DATA + inner as u64;
+        let (outer, inner) = (self.ep_fd(outer), self.ep_fd(inner));
+        sys::epoll_ctl(outer, linux_op(op), inner, IN.bits(), data)
+    }
+
+    fn ctl_on_socket(&mut self, k: usize, target: usize) -> Result<(), i32> {
+        let (fd, target_fd) = (self.socks[k].app_fd, self.socks[target].app_fd);
+        sys::epoll_ctl(fd, libc::EPOLL_CTL_ADD, target_fd, IN.bits(), target as u64)
     }
 
     fn wait_blocking(
@@ -1800,7 +1923,7 @@ impl Side for Linux {
             })
         });
         let start = Instant::now();
-        let got = sys::epoll_wait(self.eps[ep].as_raw_fd(), 16, timeout.as_millis() as i32);
+        let got = sys::epoll_wait(self.ep_fd(ep), 16, timeout.as_millis() as i32);
         let took = start.elapsed();
         if let Some(w) = writer {
             w.join().expect("peer writer");
@@ -1869,6 +1992,8 @@ struct Ours {
     peer_obs: Fd,
     peer_listener: Fd,
     eps: Vec<Fd>,
+    /// Instances closed (by number).
+    eps_closed: Vec<bool>,
     socks: Vec<OurSock>,
 }
 
@@ -1903,7 +2028,19 @@ impl Ours {
             peer_obs,
             peer_listener,
             eps: Vec::new(),
+            eps_closed: Vec::new(),
             socks: Vec::new(),
+        }
+    }
+
+    /// Instance `ep`'s descriptor, or one nobody holds if it was closed and a newer
+    /// socket reused the number.
+    fn ep_fd(&self, ep: usize) -> Fd {
+        let fd = self.eps[ep];
+        if self.eps_closed[ep] && self.socks.iter().any(|s| !s.closed && s.fd == fd) {
+            Fd(u32::MAX)
+        } else {
+            fd
         }
     }
 
@@ -2008,6 +2145,7 @@ impl Side for Ours {
     fn create(&mut self) {
         self.eps
             .push(self.app.epoll_create().expect("epoll_create"));
+        self.eps_closed.push(false);
     }
 
     fn establish(&mut self) {
@@ -2110,7 +2248,7 @@ impl Side for Ours {
             fd = Fd(u32::MAX);
         }
         self.app
-            .epoll_ctl(self.eps[ep], op, fd, Event::new(events, k as u64))
+            .epoll_ctl(self.ep_fd(ep), op, fd, Event::new(events, k as u64))
             .map_err(errno_of)
     }
 
@@ -2248,9 +2386,36 @@ impl Side for Ours {
         let mut evs = vec![Event::default(); max];
         let n = self
             .app
-            .epoll_wait(self.eps[ep], &mut evs, Some(Duration::ZERO))
+            .epoll_wait(self.ep_fd(ep), &mut evs, Some(Duration::ZERO))
             .expect("epoll_wait");
         evs[..n].iter().map(|e| (e.data, e.events.bits())).collect()
+    }
+
+    fn wait_raw(&mut self, ep: usize, max: usize) -> Result<usize, i32> {
+        let mut evs = vec![Event::default(); max];
+        self.app
+            .epoll_wait(self.ep_fd(ep), &mut evs, Some(Duration::ZERO))
+            .map_err(errno_of)
+    }
+
+    fn close_epoll(&mut self, ep: usize) {
+        self.app.close(self.eps[ep]).expect("close epoll");
+        self.eps_closed[ep] = true;
+    }
+
+    fn ctl_nested(&mut self, outer: usize, op: CtlOp, inner: usize) -> Result<(), i32> {
+        let event = Event::new(IN, NESTED_DATA + inner as u64);
+        self.app
+            .epoll_ctl(self.ep_fd(outer), op, self.ep_fd(inner), event)
+            .map_err(errno_of)
+    }
+
+    fn ctl_on_socket(&mut self, k: usize, target: usize) -> Result<(), i32> {
+        let event = Event::new(IN, target as u64);
+        let (fd, target_fd) = (self.socks[k].fd, self.socks[target].fd);
+        self.app
+            .epoll_ctl(fd, CtlOp::Add, target_fd, event)
+            .map_err(errno_of)
     }
 
     fn wait_blocking(
@@ -2274,7 +2439,7 @@ impl Side for Ours {
         });
         let mut evs = [Event::default(); 16];
         let start = Instant::now();
-        let r = self.app.epoll_wait(self.eps[ep], &mut evs, Some(timeout));
+        let r = self.app.epoll_wait(self.ep_fd(ep), &mut evs, Some(timeout));
         let took = start.elapsed();
         if let Some((thread, k, want)) = writer {
             self.peer_ctx = Some(thread.join().expect("peer writer"));
