@@ -1078,12 +1078,19 @@ fn play_counting(side: &mut dyn Side, steps: &[Step], at: &AtomicUsize) -> Trans
 /// Plays `s` on ours in its own thread, so that a call that never returns fails the
 /// test (naming the step) instead of hanging it.
 fn play_ours(mode: ThreadMode, s: &Scenario) -> Transcript {
+    play_ours_mutated(mode, s, Mutation::None)
+}
+
+/// [`play_ours`] with a deliberate misuse of our API.
+fn play_ours_mutated(mode: ThreadMode, s: &Scenario, mutation: Mutation) -> Transcript {
     let at = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::channel();
     let steps = s.steps.clone();
     let thread_at = Arc::clone(&at);
     std::thread::spawn(move || {
-        let t = play_counting(&mut Ours::new(mode), &steps, &thread_at);
+        let mut ours = Ours::new(mode);
+        ours.mutation = mutation;
+        let t = play_counting(&mut ours, &steps, &thread_at);
         let _ = tx.send(t);
     });
     match rx.recv_timeout(OURS_SCENARIO_LIMIT) {
@@ -1233,6 +1240,46 @@ fn a_flipped_bit_in_the_expected_sequence_is_caught() {
         .unwrap();
     *flipped ^= OUT.bits();
     assert_ne!(ours, want, "a flipped bit must be caught");
+}
+
+/// A deliberate misuse of our side, to show the comparison catches wrong behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mutation {
+    None,
+    /// `EPOLLET` stripped from every interest given to `epoll_ctl`.
+    EtAsLt,
+    /// `EPOLLONESHOT` stripped.
+    OneshotIgnored,
+    /// `EPOLLRDHUP` stripped.
+    RdhupIgnored,
+}
+
+/// The comparison can fail: each mutation of our side makes the scenarios written for
+/// that behaviour differ from Linux.
+#[test]
+fn a_mutated_side_of_ours_is_caught() {
+    let cases = [
+        (Mutation::EtAsLt, "edge-triggered IN:"),
+        (Mutation::EtAsLt, "edge-triggered OUT: send buffer"),
+        (Mutation::OneshotIgnored, "ONESHOT:"),
+        (Mutation::OneshotIgnored, "a disarmed ONESHOT"),
+        (Mutation::RdhupIgnored, "peer FIN:"),
+    ];
+    for (mutation, name) in cases {
+        let s = scenarios()
+            .into_iter()
+            .find(|s| s.name.starts_with(name))
+            .unwrap();
+        let linux = play(&mut Linux::new(), &s.steps);
+        let want = expected_ours(&s, &linux, ThreadMode::Threaded).unwrap();
+        let ours = play_ours_mutated(ThreadMode::Threaded, &s, mutation);
+        assert_ne!(
+            ours,
+            want,
+            "{mutation:?} not caught by {name:?}:\n{}",
+            side_by_side(&s, &linux, &ours, ThreadMode::Threaded)
+        );
+    }
 }
 
 // ---- Linux: epoll on kernel TCP sockets over loopback ------------------------------
@@ -1994,6 +2041,8 @@ struct Ours {
     eps: Vec<Fd>,
     /// Instances closed (by number).
     eps_closed: Vec<bool>,
+    /// A deliberate misuse, for the test of the test.
+    mutation: Mutation,
     socks: Vec<OurSock>,
 }
 
@@ -2029,6 +2078,7 @@ impl Ours {
             peer_listener,
             eps: Vec::new(),
             eps_closed: Vec::new(),
+            mutation: Mutation::None,
             socks: Vec::new(),
         }
     }
@@ -2041,6 +2091,15 @@ impl Ours {
             Fd(u32::MAX)
         } else {
             fd
+        }
+    }
+
+    fn mutate(&self, events: Events) -> Events {
+        match self.mutation {
+            Mutation::None => events,
+            Mutation::EtAsLt => events.difference(ET),
+            Mutation::OneshotIgnored => events.difference(ONESHOT),
+            Mutation::RdhupIgnored => events.difference(RDHUP),
         }
     }
 
@@ -2248,7 +2307,12 @@ impl Side for Ours {
             fd = Fd(u32::MAX);
         }
         self.app
-            .epoll_ctl(self.ep_fd(ep), op, fd, Event::new(events, k as u64))
+            .epoll_ctl(
+                self.ep_fd(ep),
+                op,
+                fd,
+                Event::new(self.mutate(events), k as u64),
+            )
             .map_err(errno_of)
     }
 
