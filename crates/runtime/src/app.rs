@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 
 type Mb = Mailbox<Call, Msg>;
 
+/// How long after a wait on the stack (or an epoll_wait) the calls this
+/// thread posts count as one burst, taken by the stack in a batch.
+const BURST: Duration = Duration::from_micros(200);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// A TCP socket (fresh, connecting or connected).
@@ -147,6 +151,8 @@ pub(crate) struct AppSide {
     reply: Option<Reply>,
     /// Buffers of the synchronous read and write paths and of epoll_wait.
     spare: Vec<u8>,
+    /// When this thread last waited on the stack (or polled its events).
+    waited: Instant,
 }
 
 impl std::fmt::Debug for AppSide {
@@ -174,6 +180,7 @@ impl AppSide {
             epoll,
             reply: None,
             spare: Vec::new(),
+            waited: Instant::now(),
         }
     }
 
@@ -243,7 +250,12 @@ impl AppSide {
 
     fn apply(&mut self, m: Msg) {
         match m {
-            Msg::Reply(r) => self.reply = Some(r),
+            Msg::Reply(r, level) => {
+                self.reply = Some(r);
+                if let Some(l) = level {
+                    self.apply_level(l);
+                }
+            }
             Msg::Data { fd, buf } => {
                 match self.shadows.get_mut(fd.0 as usize).and_then(Option::as_mut) {
                     Some(sh) if sh.kind == Kind::Socket => {
@@ -258,21 +270,7 @@ impl AppSide {
                 }
                 self.publish(fd, Readiness::READABLE);
             }
-            Msg::Level(Level {
-                fd,
-                level,
-                wake,
-                room,
-                taken,
-            }) => {
-                let Some(sh) = self.shadows.get_mut(fd.0 as usize).and_then(Option::as_mut) else {
-                    return;
-                };
-                sh.stack = level;
-                sh.room = room;
-                sh.taken = taken;
-                self.publish(fd, wake);
-            }
+            Msg::Level(l) => self.apply_level(l),
             Msg::Accepted { listener, fd, peer } => {
                 let listening = self.kind(listener) == Some(Kind::Listener);
                 self.create(fd, Kind::Socket, Readiness::EMPTY);
@@ -292,7 +290,27 @@ impl AppSide {
         }
     }
 
-    /// Posts an asynchronous call (waking the stack if it sleeps).
+    fn apply_level(&mut self, l: Level) {
+        let Some(sh) = self
+            .shadows
+            .get_mut(l.fd.0 as usize)
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        sh.stack = l.level;
+        sh.room = l.room;
+        sh.taken = l.taken;
+        self.publish(l.fd, l.wake);
+    }
+
+    /// Posts an asynchronous call. Within a burst (this thread waited on
+    /// the stack less than [`BURST`] ago) it does not wake the stack, which
+    /// takes the batch when this thread next waits (every wait wakes it),
+    /// when the queue is half full, or at the stack's backstop timeout: a
+    /// burst of calls must not hand the CPU to the stack once per call.
+    /// Outside a burst (a thread that writes, then goes on elsewhere) the
+    /// post wakes a sleeping stack.
     fn post(&mut self, call: Call) {
         let mut call = call;
         loop {
@@ -310,7 +328,9 @@ impl AppSide {
                 }
             }
         }
-        self.mb.kick();
+        if self.mb.calls_half_full() || self.waited.elapsed() > BURST {
+            self.mb.kick();
+        }
     }
 
     /// Waits for the next batch of messages (or `deadline`) and applies it.
@@ -322,6 +342,7 @@ impl AppSide {
         }
         self.mb.kick();
         self.mb.wait_message(&mut self.me, deadline);
+        self.waited = Instant::now();
         self.drain();
         !self.mb.has_exited()
     }
@@ -333,6 +354,7 @@ impl AppSide {
             return api::stopped(op);
         }
         self.post(Call::Sync(op));
+        self.mb.kick();
         loop {
             self.drain();
             if let Some(r) = self.reply.take() {
@@ -343,6 +365,7 @@ impl AppSide {
                 return self.reply.take().unwrap_or_else(|| expect.stopped());
             }
             self.mb.wait_message(&mut self.me, None);
+            self.waited = Instant::now();
         }
     }
 
@@ -822,6 +845,8 @@ impl AppSide {
             }
             let n = self.epoll.epoll_wait(id, events)?;
             if n > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+                // An event loop: what it posts next is a burst.
+                self.waited = Instant::now();
                 return Ok(n);
             }
             if !self.wait(deadline) {
@@ -830,8 +855,8 @@ impl AppSide {
         }
     }
 
-    /// Makes sure the stack takes what was posted (the stack is woken by
-    /// each post already; this is for a caller about to go quiet).
+    /// Wakes the stack to take what was posted (for a caller about to go
+    /// quiet without waiting on the stack).
     pub(crate) fn flush(&mut self) {
         self.mb.kick();
     }

@@ -77,8 +77,11 @@ pub(crate) enum Call {
 /// A message from the stack to its application.
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// The answer to the oldest [`Call::Sync`] not yet answered.
-    Reply(Reply),
+    /// The answer to the oldest [`Call::Sync`] not yet answered, with the
+    /// level of its descriptor right after it ran (so the application's
+    /// copy is current when the call returns: no write after a
+    /// `shutdown`, no connect that looks done before it started).
+    Reply(Reply, Option<Level>),
     /// Received bytes of `fd`, in order.
     Data { fd: Fd, buf: Vec<u8> },
     /// The stack's view of `fd` changed.
@@ -353,11 +356,30 @@ impl Bridge {
             }
             _ => {}
         }
-        self.send(mb, Msg::Reply(reply));
+        let level = fd.and_then(|fd| self.snapshot(stack, fd));
+        self.send(mb, Msg::Reply(reply, level));
         if let Some(fd) = fd {
             self.dirty.push((fd.0, Readiness::EMPTY));
         }
         None
+    }
+
+    /// `fd`'s level now, without moving anything.
+    fn snapshot(&mut self, stack: &mut CoreStack, fd: Fd) -> Option<Level> {
+        let link = self.links.get(fd.0 as usize).filter(|l| l.open)?;
+        let s = &mut stack.sockets;
+        let level = s.readiness(fd).ok()?;
+        let pending = link.pending.len();
+        let room = s
+            .send_room(fd)
+            .map(|r| r.saturating_sub(pending).min(u32::MAX as usize) as u32);
+        Some(Level {
+            fd,
+            level,
+            wake: Readiness::EMPTY,
+            room,
+            taken: link.taken,
+        })
     }
 
     /// Finishes a waiting op (lingering close): `Some` again while it waits.
@@ -379,14 +401,13 @@ impl Bridge {
         if let Some(fd) = fd {
             self.forget(fd);
         }
-        self.send(mb, Msg::Reply(reply));
+        self.send(mb, Msg::Reply(reply, None));
         None
     }
 
     /// Publishes this pass: takes the socket table's changes, moves data to
     /// the application (within credit), pre-accepts connections (within the
-    /// backlog) and sends the levels that changed; then wakes the
-    /// application once if anything was delivered.
+    /// backlog) and sends the levels that changed.
     pub(crate) fn publish(&mut self, stack: &mut CoreStack, mb: &Mb, pool: &BufPool) {
         let dirty = &mut self.dirty;
         stack
@@ -403,6 +424,12 @@ impl Bridge {
             self.dirty.clear();
         }
         // (With a full queue the dirty list waits for the next pass.)
+    }
+
+    /// Wakes the application if this pass delivered anything (called after
+    /// the pass transmitted, so that an application that preempts the
+    /// stack does not hold back its frames).
+    pub(crate) fn wake_app(&mut self, mb: &Mb) {
         if std::mem::take(&mut self.delivered) {
             mb.wake_app();
         }

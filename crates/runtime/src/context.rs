@@ -52,6 +52,17 @@ pub enum StartError {
 
 type Mb = Mailbox<Call, Msg>;
 
+/// How long a threaded stack sleeps at most while its application is
+/// running (not waiting on it) and just posted: calls posted in a burst do
+/// not wake the stack, which takes them when the application next waits,
+/// or after this. Doubled on each idle sleep, up to the maximum.
+const POST_BACKSTOP: Duration = Duration::from_millis(1);
+const POST_BACKSTOP_MAX: Duration = Duration::from_millis(64);
+
+/// A busy threaded stack wakes its application after this many passes that
+/// had more work (and always before it sleeps).
+const WAKE_EVERY_PASSES: u32 = 4;
+
 /// The running stacks: one thread per core in threaded mode (none in
 /// run-to-completion mode, where the contexts carry the stacks). Dropping
 /// it stops the stack threads.
@@ -249,6 +260,8 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool, pool: &BufPool
     let _exit = crate::mailbox::ExitGuard(mb);
     let mut bridge = Bridge::new(max_fds);
     let mut parked: Option<(Op, Option<Instant>)> = None;
+    let mut busy_passes = 0;
+    let mut backstop = POST_BACKSTOP;
     loop {
         if stop.load(Ordering::Acquire) {
             // Close first: a call posted after this is never taken, and the
@@ -256,11 +269,11 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool, pool: &BufPool
             // answered here.
             mb.close();
             if let Some((op, _)) = parked.take() {
-                let _ = mb.deliver(Msg::Reply(api::stopped(op)));
+                let _ = mb.deliver(Msg::Reply(api::stopped(op), None));
             }
             while let Some(call) = mb.take_call() {
                 if let Call::Sync(op) = call {
-                    let _ = mb.deliver(Msg::Reply(api::stopped(op)));
+                    let _ = mb.deliver(Msg::Reply(api::stopped(op), None));
                 }
             }
             mb.wake_app();
@@ -284,6 +297,7 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool, pool: &BufPool
                 break;
             };
             work = true;
+            backstop = POST_BACKSTOP;
             parked = bridge.handle(&mut stack, mb, pool, call);
         }
         // 5. publish: data, accepted connections and levels to the application
@@ -292,14 +306,31 @@ fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool, pool: &BufPool
         work |= stack.transmit(now);
         stack.housekeeping(now);
         if work || stack.has_forwarded() {
+            // More to do: the application, sharing our CPU, would take it
+            // over if woken now; wake it every few passes only, so that it
+            // gets bigger batches and we are not stopped mid-loop.
+            busy_passes += 1;
+            if busy_passes >= WAKE_EVERY_PASSES {
+                busy_passes = 0;
+                bridge.wake_app(mb);
+            }
             continue;
         }
+        busy_passes = 0;
+        bridge.wake_app(mb);
         // 7. the select-style wait
         if mb.stack_may_sleep() {
             let mut until = parked.as_ref().and_then(|(_, d)| *d);
             if bridge.has_overflow() {
                 // The application drains its queue without telling us.
                 until = Some(now + Duration::from_micros(100));
+            } else if !mb.app_parked() {
+                // The application is running and may post without waking
+                // us (it wakes us when it waits): look at its calls now and
+                // then, backing off while it posts nothing.
+                let at = now + backstop;
+                until = Some(until.map_or(at, |u| u.min(at)));
+                backstop = (backstop * 2).min(POST_BACKSTOP_MAX);
             }
             stack.wait(until);
         }
@@ -640,9 +671,10 @@ impl Context {
         self.epoll_ctl(ep, CtlOp::Add, fd, Event::new(events, u64::from(fd.0)))
     }
 
-    /// Hands what this thread posted to the stack now (threaded mode: each
-    /// call wakes a sleeping stack already, so this is only needed by code
-    /// that bypasses the calls; a no-op in run-to-completion mode).
+    /// Hands what this thread posted (writes, closes) to the stack now.
+    /// Threaded mode batches them until the thread next waits on the stack
+    /// (or for at most a millisecond); call this before blocking elsewhere
+    /// when that matters. A no-op in run-to-completion mode.
     pub fn flush(&self) {
         if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
             app.flush();
@@ -681,5 +713,12 @@ fn direct_io(
                 return r.map_err(Error::from);
             }
         }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // Whatever the application posted last goes out now.
+        self.flush();
     }
 }

@@ -166,6 +166,11 @@ impl<C, R> Mailbox<C, R> {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// True while the application is parked waiting for messages.
+    pub fn app_parked(&self) -> bool {
+        self.app_parked.load(Ordering::SeqCst)
+    }
+
     /// The stack is awake again.
     pub fn stack_awake(&self) {
         self.stack_idle.store(false, Ordering::Release);
@@ -220,12 +225,17 @@ impl<C, R> Mailbox<C, R> {
     /// `deadline` passes; yields first (the stack thread shares the CPU),
     /// then parks. Returns true when a message is there.
     pub fn wait_message(&self, me: &mut Option<ThreadId>, deadline: Option<Instant>) -> bool {
+        // Yielding helps only while the stack is runnable (it shares the
+        // CPU); a sleeping stack is woken by what we posted, then wakes us.
         for _ in 0..YIELDS_BEFORE_PARK {
             if !self.replies.is_empty() {
                 return true;
             }
             if self.exited.load(Ordering::SeqCst) {
                 return !self.replies.is_empty();
+            }
+            if self.stack_idle.load(Ordering::SeqCst) {
+                break;
             }
             std::thread::yield_now();
         }

@@ -119,7 +119,10 @@ impl io::Write for TcpStream<'_> {
         Ok(self.ctx.write(self.fd, buf)?)
     }
 
+    /// Hands the bytes written so far to the stack now (see
+    /// [`Context::flush`]); it does not wait for them to be sent.
     fn flush(&mut self) -> io::Result<()> {
+        self.ctx.flush();
         Ok(())
     }
 }
