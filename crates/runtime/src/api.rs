@@ -98,6 +98,9 @@ pub(crate) enum Op {
     CloseBlocking(Fd),
     /// Reserves a descriptor (for an epoll instance kept by the application).
     ReserveFd,
+    /// Up to this many fresh blocking sockets at once (threaded mode keeps
+    /// a few ready so that `socket` needs no round trip).
+    SocketBatch(usize),
     Abort(Fd),
     SockName(Fd),
     PeerName(Fd),
@@ -128,6 +131,8 @@ pub(crate) enum Op {
 pub(crate) enum Reply {
     Unit(Result<(), Error>),
     Fd(Result<Fd, Error>),
+    /// Fresh sockets (at least one, or the error that stopped the first).
+    Fds(Result<Vec<Fd>, Error>),
     Accepted(Result<(Fd, SocketAddrV4), Error>),
     /// Bytes moved, and the buffer handed back for reuse (for a read, the
     /// data are its first `n` bytes).
@@ -145,6 +150,7 @@ pub(crate) enum Reply {
 pub(crate) enum Expect {
     Unit,
     Fd,
+    Fds,
     Accepted,
     Data,
     Addr,
@@ -162,6 +168,7 @@ impl Expect {
                 Expect::Fd
             }
             Op::Accept(_) => Expect::Accepted,
+            Op::SocketBatch(_) => Expect::Fds,
             Op::Recv { .. } | Op::Send { .. } => Expect::Data,
             Op::SockName(_) | Op::PeerName(_) => Expect::Addr,
             Op::GetOpt(..) => Expect::Opt,
@@ -179,6 +186,7 @@ impl Expect {
         match self {
             Expect::Unit => Reply::Unit(Err(Error::Stopped)),
             Expect::Fd => Reply::Fd(Err(Error::Stopped)),
+            Expect::Fds => Reply::Fds(Err(Error::Stopped)),
             Expect::Accepted => Reply::Accepted(Err(Error::Stopped)),
             Expect::Data => Reply::Data(e, Vec::new()),
             Expect::Addr => Reply::Addr(Err(Error::Stopped)),
@@ -315,6 +323,31 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
         },
         Op::Shutdown(fd, how) => done(Reply::Unit(s.shutdown(fd, how).map_err(Error::from))),
         Op::ReserveFd => done(Reply::Fd(s.reserve_fd().map_err(Error::from))),
+        Op::SocketBatch(n) => {
+            let mut fds = Vec::with_capacity(n);
+            let mut first_err = None;
+            for _ in 0..n.max(1) {
+                match stack.sockets.socket(
+                    socket_api::options::AF_INET,
+                    socket_api::options::SOCK_STREAM,
+                    0,
+                ) {
+                    Ok(fd) => {
+                        open_in_epoll(stack, fd);
+                        fds.push(fd);
+                    }
+                    Err(e) => {
+                        first_err = Some(e);
+                        break;
+                    }
+                }
+            }
+            let r = match first_err {
+                Some(e) if fds.is_empty() => Err(e.into()),
+                _ => Ok(fds),
+            };
+            done(Reply::Fds(r))
+        }
         Op::Close(fd) => {
             let blocking = blocking(stack, fd, MsgFlags::NONE);
             close(stack, fd, blocking)
@@ -490,6 +523,7 @@ pub(crate) fn stopped(op: Op) -> Reply {
         Op::EpollWait { events, .. } => Reply::Events(Err(Error::Stopped), events),
         Op::Recv { buf, .. } | Op::Send { buf, .. } => Reply::Data(Err(Error::Stopped), buf),
         Op::Accept(_) => Reply::Accepted(Err(Error::Stopped)),
+        Op::SocketBatch(_) => Reply::Fds(Err(Error::Stopped)),
         Op::Socket { .. } | Op::SocketRaw { .. } | Op::EpollCreate | Op::ReserveFd => {
             Reply::Fd(Err(Error::Stopped))
         }

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 
 type Mb = Mailbox<Call, Msg>;
 
+/// Fresh sockets asked for at once when `socket` finds none ready.
+const SOCKET_BATCH: usize = 16;
+
 /// How long after a wait on the stack (or an epoll_wait) the calls this
 /// thread posts count as one burst, taken by the stack in a batch.
 const BURST: Duration = Duration::from_micros(200);
@@ -64,6 +67,15 @@ struct Shadow {
     accepted: VecDeque<(Fd, SocketAddrV4)>,
     /// `SO_LINGER` as last set.
     linger: Option<Duration>,
+    /// The peer (from accept, or the address a connect was posted for).
+    peer: Option<SocketAddrV4>,
+    /// Connects posted; levels the stack made before the latest are stale.
+    connects: u32,
+    /// The error of a posted connect that could not start (`SO_ERROR`).
+    connect_err: Option<Errno>,
+    /// A write found no credit: the next credit is an `EPOLLOUT` wake-up
+    /// (Linux wakes writers only after they ran out of space).
+    nospace: bool,
 }
 
 impl Shadow {
@@ -81,6 +93,10 @@ impl Shadow {
             sent: 0,
             accepted: VecDeque::new(),
             linger: None,
+            peer: None,
+            connects: 0,
+            connect_err: None,
+            nospace: false,
         }
     }
 
@@ -100,6 +116,7 @@ impl Shadow {
                 err: self.stack.err,
                 ..Readiness::EMPTY
             },
+            Kind::Socket if self.connect_err.is_some() => Readiness::ALL,
             Kind::Socket => Readiness {
                 readable: self.rx_len > 0 || self.pending_err.is_some() || self.stack.readable,
                 writable: match self.room {
@@ -153,6 +170,8 @@ pub(crate) struct AppSide {
     spare: Vec<u8>,
     /// When this thread last waited on the stack (or polled its events).
     waited: Instant,
+    /// Fresh sockets the stack made ahead, for `socket` without a round trip.
+    fresh: Vec<Fd>,
 }
 
 impl std::fmt::Debug for AppSide {
@@ -181,6 +200,7 @@ impl AppSide {
             reply: None,
             spare: Vec::new(),
             waited: Instant::now(),
+            fresh: Vec::new(),
         }
     }
 
@@ -271,9 +291,18 @@ impl AppSide {
                 self.publish(fd, Readiness::READABLE);
             }
             Msg::Level(l) => self.apply_level(l),
+            Msg::ConnectFailed { fd, err } => {
+                if let Some(sh) = self.shadows.get_mut(fd.0 as usize).and_then(Option::as_mut) {
+                    sh.connect_err = Some(err);
+                    self.publish(fd, Readiness::ALL);
+                }
+            }
             Msg::Accepted { listener, fd, peer } => {
                 let listening = self.kind(listener) == Some(Kind::Listener);
                 self.create(fd, Kind::Socket, Readiness::EMPTY);
+                if let Some(sh) = self.shadows[fd.0 as usize].as_mut() {
+                    sh.peer = Some(peer);
+                }
                 if !listening {
                     // The listener was closed here: reset the connection.
                     if let Some(sh) = self.shadows[fd.0 as usize].take() {
@@ -298,10 +327,24 @@ impl AppSide {
         else {
             return;
         };
+        if l.connects < sh.connects {
+            // From before our latest connect reached the stack.
+            return;
+        }
         sh.stack = l.level;
         sh.room = l.room;
         sh.taken = l.taken;
-        self.publish(l.fd, l.wake);
+        let mut wake = l.wake;
+        if wake == Readiness::WRITABLE {
+            // Freed send space wakes only a writer that ran out of it.
+            wake = if sh.nospace && sh.credit() > 0 {
+                sh.nospace = false;
+                Readiness::WRITABLE
+            } else {
+                Readiness::EMPTY
+            };
+        }
+        self.publish(l.fd, wake);
     }
 
     /// Posts an asynchronous call. Within a burst (this thread waited on
@@ -373,15 +416,37 @@ impl AppSide {
     pub(crate) fn sync(&mut self, op: Op) -> Reply {
         self.drain();
         match op {
+            Op::Socket { .. } if self.mb.is_closed() => Reply::Fd(Err(Error::Stopped)),
             Op::Socket { nonblocking } => {
-                let r = self.call(Op::Socket { nonblocking: false });
-                if let Reply::Fd(Ok(fd)) = r {
-                    self.create(fd, Kind::Socket, FRESH);
-                    if let Ok(sh) = self.shadow(fd) {
-                        sh.nonblocking = nonblocking;
+                if self.fresh.is_empty() {
+                    match self.call(Op::SocketBatch(SOCKET_BATCH)) {
+                        Reply::Fds(Ok(fds)) => self.fresh.extend(fds.into_iter().rev()),
+                        Reply::Fds(Err(e)) => return Reply::Fd(Err(e)),
+                        _ => return Reply::Fd(Err(Error::Stopped)),
                     }
                 }
-                r
+                let Some(fd) = self.fresh.pop() else {
+                    return Reply::Fd(Err(Error::Stopped));
+                };
+                self.create(fd, Kind::Socket, FRESH);
+                if let Ok(sh) = self.shadow(fd) {
+                    sh.nonblocking = nonblocking;
+                }
+                Reply::Fd(Ok(fd))
+            }
+            Op::PeerName(fd) => match self.shadow(fd) {
+                // Connected and writable: the peer cannot have changed.
+                Ok(sh) if sh.kind == Kind::Socket && sh.room.is_some() && sh.peer.is_some() => {
+                    Reply::Addr(sh.peer.ok_or(Error::Stopped))
+                }
+                _ => self.call(Op::PeerName(fd)),
+            },
+            Op::GetOpt(fd, SockOptName::Error)
+                if self.shadow(fd).is_ok_and(|sh| sh.connect_err.is_some()) =>
+            {
+                let e = self.shadow(fd).ok().and_then(|sh| sh.connect_err.take());
+                self.publish(fd, Readiness::EMPTY);
+                Reply::Opt(Ok(SockOpt::Error(e)))
             }
             Op::SocketRaw {
                 domain,
@@ -489,7 +554,11 @@ impl AppSide {
                 }
                 return Ok(n);
             }
-            if let Some(e) = sh.pending_err.take() {
+            if let Some(e) = sh
+                .pending_err
+                .take()
+                .or(sh.connect_err.take().map(Error::from))
+            {
                 self.publish(fd, Readiness::EMPTY);
                 return Err(e);
             }
@@ -601,6 +670,10 @@ impl AppSide {
             let pool = Arc::clone(&self.pool);
             let sh = self.shadow(fd)?;
             let nonblocking = sh.nonblocking || flags.dontwait();
+            if let Some(e) = sh.connect_err.take() {
+                self.publish(fd, Readiness::EMPTY);
+                return Err(e.into());
+            }
             if sh.kind == Kind::Socket && sh.room.is_some() {
                 let credit = sh.credit();
                 if credit > 0 {
@@ -615,6 +688,9 @@ impl AppSide {
                         }
                     }
                     sh.sent += n as u64;
+                    if n < len {
+                        sh.nospace = true;
+                    }
                     self.post(Call::Write { fd, buf: out });
                     self.publish(fd, Readiness::EMPTY);
                     return Ok(n);
@@ -623,6 +699,9 @@ impl AppSide {
                 // Writes fail (not connected, shut down, an error): the
                 // stack says how.
                 return self.send_sync(fd, bufs, flags);
+            }
+            if let Ok(sh) = self.shadow(fd) {
+                sh.nospace = true;
             }
             if nonblocking {
                 return Err(Errno::EAGAIN.into());
@@ -682,7 +761,27 @@ impl AppSide {
 
     pub(crate) fn connect(&mut self, fd: Fd, remote: SocketAddrV4) -> Result<(), Error> {
         self.drain();
-        let nonblocking = self.shadow(fd)?.nonblocking;
+        let sh = self.shadow(fd)?;
+        let nonblocking = sh.nonblocking;
+        let ip = *remote.ip();
+        if nonblocking
+            && sh.kind == Kind::Socket
+            && sh.connects == 0
+            && sh.stack == FRESH
+            && remote.port() != 0
+            && !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast())
+        {
+            // A fresh socket's first non-blocking connect: answered here
+            // (socket-api always answers EINPROGRESS); a failure to start
+            // comes back as a failed connection (SO_ERROR, EPOLLERR).
+            sh.connects += 1;
+            sh.stack = Readiness::EMPTY;
+            sh.room = None;
+            sh.peer = Some(remote);
+            self.post(Call::Connect(fd, remote));
+            self.publish(fd, Readiness::EMPTY);
+            return Err(Errno::EINPROGRESS.into());
+        }
         let r = match self.call(Op::Connect(fd, remote)) {
             Reply::Unit(r) => r,
             _ => return Err(Error::Stopped),

@@ -65,6 +65,9 @@ pub(crate) enum Call {
     Consumed { fd: Fd, n: u32 },
     /// The application accepted one of listener `fd`'s connections.
     AcceptTaken(Fd),
+    /// A non-blocking `connect` the application answered `EINPROGRESS`
+    /// itself; a failure to start it comes back as [`Msg::ConnectFailed`].
+    Connect(Fd, SocketAddrV4),
     /// `close(fd)` of a socket (no lingering) or of an epoll instance's
     /// descriptor.
     Close(Fd),
@@ -86,6 +89,9 @@ pub(crate) enum Msg {
     Data { fd: Fd, buf: Vec<u8> },
     /// The stack's view of `fd` changed.
     Level(Level),
+    /// The [`Call::Connect`] of `fd` could not start (the error `connect`
+    /// would have returned): reported as a failed connection, in `SO_ERROR`.
+    ConnectFailed { fd: Fd, err: Errno },
     /// Listener `listener` accepted `fd` from `peer`; its [`Level`] follows.
     Accepted {
         listener: Fd,
@@ -110,6 +116,9 @@ pub(crate) struct Level {
     pub room: Option<u32>,
     /// Bytes of [`Call::Write`]s the stack had taken when it measured `room`.
     pub taken: u64,
+    /// [`Call::Connect`]s the stack had taken (a level from before the
+    /// application's latest connect is stale).
+    pub connects: u32,
 }
 
 /// Per-descriptor state of the crossing, stack side.
@@ -125,6 +134,8 @@ struct Link {
     /// A listener's backlog, and its connections accepted but not yet taken.
     backlog: u32,
     pre_accepted: u32,
+    /// [`Call::Connect`]s taken.
+    connects: u32,
     /// The last level sent, to skip repeats.
     last: Option<(Readiness, Option<u32>)>,
     /// A socket of the application (set up by socket/accept).
@@ -292,6 +303,17 @@ impl Bridge {
                 }
                 self.dirty.push((fd.0, Readiness::EMPTY));
             }
+            Call::Connect(fd, remote) => {
+                stack.stats.calls += 1;
+                if let Some(l) = self.link(fd) {
+                    l.connects += 1;
+                }
+                match stack.sockets.connect(fd, remote) {
+                    Ok(()) | Err(Errno::EINPROGRESS) => {}
+                    Err(err) => self.send(mb, Msg::ConnectFailed { fd, err }),
+                }
+                self.dirty.push((fd.0, Readiness::EMPTY));
+            }
             Call::AcceptTaken(fd) => {
                 if let Some(l) = self.link(fd) {
                     l.pre_accepted = l.pre_accepted.saturating_sub(1);
@@ -343,6 +365,11 @@ impl Bridge {
         match &reply {
             // socket() (an epoll descriptor is reserved, not opened).
             Reply::Fd(Ok(nfd)) if opens => self.open(stack, *nfd),
+            Reply::Fds(Ok(fds)) => {
+                for &nfd in fds {
+                    self.open(stack, nfd);
+                }
+            }
             Reply::Unit(Ok(())) if ends => {
                 if let Some(fd) = fd {
                     self.forget(fd);
@@ -379,6 +406,7 @@ impl Bridge {
             wake: Readiness::EMPTY,
             room,
             taken: link.taken,
+            connects: link.connects,
         })
     }
 
@@ -514,7 +542,7 @@ impl Bridge {
             return;
         }
         link.last = Some(now);
-        let taken = link.taken;
+        let (taken, connects) = (link.taken, link.connects);
         self.send(
             mb,
             Msg::Level(Level {
@@ -523,6 +551,7 @@ impl Bridge {
                 wake,
                 room,
                 taken,
+                connects,
             }),
         );
     }
