@@ -171,11 +171,12 @@ impl Model {
 
     /// A RST from the other side reaches side `s` (RFC 9293 section
     /// 3.10.7.4: ESTABLISHED, FIN-WAIT and CLOSE-WAIT report a reset; the
-    /// other states have no one to tell or ignore it).
+    /// other states have no one to tell or ignore it). A connection waiting
+    /// for `accept` keeps its TCB and the error, as Linux keeps it queued.
     fn rst_to(&mut self, s: Side) {
         if let Some(State::Established | State::FinWait2 | State::CloseWait) = self.state(s) {
             let me = &mut self.sides[s];
-            if me.released || !me.handle {
+            if me.released {
                 // Nobody to tell: the TCB is deleted.
                 self.delete(s);
             } else {

@@ -546,6 +546,12 @@ impl Endpoint {
                         kind: EventKind::Closed,
                     });
                 }
+                Owner::Listener(l) if self.in_accept_queue(l, idx) => {
+                    // Ended (reset, timed out) while waiting for `accept`: it
+                    // stays queued as Linux keeps it, and `accept` returns it
+                    // with its error pending.
+                    self.reschedule(idx);
+                }
                 Owner::Listener(l) => {
                     self.detach_from_listener(idx, l);
                     self.remove_slot(idx);

@@ -2,6 +2,7 @@
 //! 3.5, 3.6, 3.10.7.2).
 
 use super::*;
+use crate::ConnError;
 
 #[test]
 fn three_way_handshake_passive() {
@@ -215,6 +216,65 @@ fn closing_listener_resets_unaccepted_connections() {
         ..SEND
     });
     assert_eq!(out[0].flags, RST_ACK);
+}
+
+#[test]
+fn connection_reset_before_accept_stays_queued_with_its_error() {
+    // As Linux: a queued connection that ends before `accept` is still
+    // returned by it, its error pending, instead of vanishing from the queue
+    // (which left nothing to tell the listener's readiness changed).
+    let (mut b, l, iss) = syn_received(plain_config());
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    assert_eq!(b.events_for(l), vec![EventKind::AcceptReady]);
+    let out = b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        flags: RST,
+        ..SEND
+    });
+    assert!(out.is_empty());
+    assert_eq!(b.ep.accept_queue_len(l), Ok(1));
+    assert_eq!(b.ep.connection_count(), 1);
+    let h = b.ep.accept(l).unwrap();
+    assert_eq!(b.state(h), State::Closed);
+    assert_eq!(b.ep.peer_addr(h).unwrap(), REMOTE);
+    let ev = b.events_for(h);
+    assert!(ev.contains(&EventKind::Error(ConnError::Reset)), "{ev:?}");
+    assert_eq!(b.ep.take_error(h), Ok(Some(ConnError::Reset)));
+    assert_eq!(b.ep.accept_queue_len(l), Ok(0));
+    assert_eq!(b.ep.accept(l), Err(crate::AcceptError::WouldBlock));
+    b.ep.close(b.now, h).unwrap();
+    assert!(
+        b.drain().is_empty(),
+        "nothing to send for an ended connection"
+    );
+    assert_eq!(b.ep.connection_count(), 0);
+}
+
+#[test]
+fn closing_listener_releases_a_queued_connection_that_was_reset() {
+    let (mut b, l, iss) = syn_received(plain_config());
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: ACK,
+        ..SEND
+    });
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        flags: RST,
+        ..SEND
+    });
+    b.ep.close(b.now, l).unwrap();
+    assert!(
+        b.drain().is_empty(),
+        "no RST for a connection already reset"
+    );
+    assert_eq!(b.ep.connection_count(), 0);
 }
 
 #[test]
