@@ -66,3 +66,9 @@ pub use queue::{Armed, Counters, FrameError, Interest, PacketQueue};
 pub use steer::{AttachMode, SteerConfig, SteerError, SteerStats, Steering, MAX_QUEUES};
 pub use wait::{Ready, WaitConfig, WaitError, Waiter, Waker, MAX_WAIT_QUEUES};
 pub use xdp::{open_queues, rx_queue_count, XdpConfig, XdpError, XdpQueue};
+
+/// The MAC address of interface `name` in the calling thread's network
+/// namespace (so that a configuration need not spell it out).
+pub fn interface_mac(name: &str) -> std::io::Result<[u8; 6]> {
+    sys::if_hwaddr(name)
+}

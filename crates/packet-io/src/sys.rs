@@ -134,6 +134,38 @@ pub(crate) fn if_nametoindex(name: &str) -> io::Result<u32> {
     }
 }
 
+/// The hardware (MAC) address of interface `name` in the calling thread's
+/// network namespace (`SIOCGIFHWADDR` on a throw-away datagram socket).
+pub(crate) fn if_hwaddr(name: &str) -> io::Result<[u8; 6]> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad interface name",
+        ));
+    }
+    // SAFETY: socket takes no pointers; a non-negative return is a new
+    // descriptor that nothing else owns.
+    let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` is a fresh descriptor owned by no one else.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, &b) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = b as libc::c_char;
+    }
+    // SAFETY: `req` is a live ifreq with a NUL-terminated name (checked
+    // above and zero-filled); SIOCGIFHWADDR writes only into it.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) })?;
+    // SAFETY: SIOCGIFHWADDR filled the ifru_hwaddr member of the union.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (m, &b) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *m = b as u8;
+    }
+    Ok(mac)
+}
+
 /// The effective user id.
 pub(crate) fn geteuid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory of ours.

@@ -231,6 +231,27 @@ fn answers_arp_and_exchanges_udp_with_the_kernel() {
 }
 
 #[test]
+fn interface_mac_reads_the_address_in_the_namespace() {
+    if skip_unless_root("interface_mac_reads_the_address_in_the_namespace") {
+        return;
+    }
+    let net = VethPair::new(&VethOptions::default()).unwrap();
+    let name = net.our_if.clone();
+    let mac = net
+        .ours
+        .spawn(move || packet_io::interface_mac(&name))
+        .join()
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(mac, net.our_mac);
+    // Not in this namespace, and not a valid name.
+    assert!(packet_io::interface_mac(&net.our_if).is_err());
+    assert!(packet_io::interface_mac("").is_err());
+    assert!(packet_io::interface_mac("a-name-far-too-long-for-linux").is_err());
+}
+
+#[test]
 fn veth_pair_is_removed_after_a_panic() {
     if skip_unless_root("veth_pair_is_removed_after_a_panic") {
         return;

@@ -348,12 +348,12 @@ impl RuntimeConfig {
         if n.backend == Backend::AfXdp && n.interface.is_empty() {
             return bad("net.interface is required with the af_xdp backend".into());
         }
-        match &n.mac {
-            Some(m) if parse_mac(m).is_none() => {
-                return bad(format!("net.mac {m:?} is not aa:bb:cc:dd:ee:ff"))
+        // Absent: the interface's own (Runtime::start reads it) or, for the
+        // memory backend, 02:00:00:00:00:01.
+        if let Some(m) = &n.mac {
+            if parse_mac(m).is_none() {
+                return bad(format!("net.mac {m:?} is not aa:bb:cc:dd:ee:ff"));
             }
-            None => return bad("net.mac is required".into()),
-            _ => {}
         }
         if n.address.is_unspecified() || n.address.is_broadcast() || n.address.is_multicast() {
             return bad(format!(

@@ -45,6 +45,9 @@ pub enum StartError {
         /// Cores configured.
         cores: usize,
     },
+    /// `net.mac` is not set and the interface's address could not be read.
+    #[error("reading the interface's MAC address: {0}")]
+    Mac(std::io::Error),
     /// A stack thread could not be spawned.
     #[error("spawning a stack thread: {0}")]
     Spawn(std::io::Error),
@@ -80,8 +83,18 @@ impl Runtime {
     /// attaches the steering program. Returns one [`Context`] per core, in
     /// the order of `stack.cores`. The `memory` backend needs its queues
     /// from the caller: use [`Runtime::start_with_queues`].
-    pub fn start(config: RuntimeConfig) -> Result<(Runtime, Vec<Context>), StartError> {
+    pub fn start(mut config: RuntimeConfig) -> Result<(Runtime, Vec<Context>), StartError> {
         config.validate()?;
+        if config.net.mac.is_none() && config.net.backend == Backend::AfXdp {
+            // The interface's own address, as the kernel knows it.
+            let mac = packet_io::interface_mac(&config.net.interface).map_err(StartError::Mac)?;
+            config.net.mac = Some(
+                mac.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            );
+        }
         if config.net.backend == Backend::Memory {
             return Err(StartError::Config(crate::config::ConfigError::Invalid(
                 "the memory backend needs Runtime::start_with_queues".into(),
