@@ -83,8 +83,11 @@ impl Ready {
 #[derive(Debug)]
 struct WakeShared {
     event: EventFd,
-    /// Set by wakers; cleared by the waiter after draining the eventfd.
+    /// Set by wakers; cleared by the waiter when it takes the notification.
     notified: AtomicBool,
+    /// Set by the waiter while it is (about to be) blocked in `ppoll(2)`:
+    /// only then does a wake need the eventfd (a system call on each side).
+    sleeping: AtomicBool,
 }
 
 /// Wakes a [`Waiter`] from another thread. Cheap to clone; `Send + Sync`.
@@ -96,9 +99,17 @@ pub struct Waker {
 impl Waker {
     /// Wakes the waiter: its current or next [`Waiter::wait`] returns with
     /// [`Ready::woken`]. Publish the work before calling this. Wakes that
-    /// arrive before the waiter notices coalesce into one (one system call).
+    /// arrive before the waiter notices coalesce into one, and a waiter
+    /// that is not blocked (running, or spinning over its rings) is woken
+    /// by the flag alone: the eventfd is written only when it sleeps.
     pub fn wake(&self) {
-        if !self.shared.notified.swap(true, Ordering::AcqRel) {
+        // SeqCst pairs with the waiter's store of `sleeping` and load of
+        // `notified` (a Dekker handshake): either the waiter sees this
+        // notification before it blocks, or this sees it blocking and
+        // signals the eventfd, or both.
+        if !self.shared.notified.swap(true, Ordering::SeqCst)
+            && self.shared.sleeping.load(Ordering::SeqCst)
+        {
             self.shared.event.signal();
         }
     }
@@ -138,6 +149,7 @@ impl Waiter {
             shared: Arc::new(WakeShared {
                 event: EventFd::new()?,
                 notified: AtomicBool::new(false),
+                sleeping: AtomicBool::new(false),
             }),
             pollfds: Vec::with_capacity(MAX_WAIT_QUEUES + 1),
             poll_queue: Vec::with_capacity(MAX_WAIT_QUEUES),
@@ -156,16 +168,11 @@ impl Waiter {
         self.config
     }
 
+    /// Takes a pending wake: a flag, no system call. The eventfd is
+    /// drained where `ppoll(2)` reports it readable.
     fn take_notification(&self) -> bool {
-        if self.shared.notified.load(Ordering::Acquire) {
-            // Drain first, then clear: a wake between the two finds the flag
-            // still set and skips its signal, and this wait reports it anyway.
-            self.shared.event.drain();
-            self.shared.notified.store(false, Ordering::Release);
-            true
-        } else {
-            false
-        }
+        self.shared.notified.load(Ordering::Acquire)
+            && self.shared.notified.swap(false, Ordering::AcqRel)
     }
 
     /// Waits until queue `i` is ready for `interests[i]`, a waker fires, or
@@ -232,6 +239,12 @@ impl Waiter {
                 }
             }
         }
+        // Announce the sleep, then look for a wake once more: a waker that
+        // set `notified` before seeing `sleeping` wrote no eventfd.
+        self.shared.sleeping.store(true, Ordering::SeqCst);
+        if self.shared.notified.load(Ordering::SeqCst) {
+            ready.woken = true;
+        }
         let slept = ready.is_empty();
         let polled = if slept {
             let sleep = wake_at.map(|w| w.saturating_duration_since(Instant::now()));
@@ -239,6 +252,11 @@ impl Waiter {
         } else {
             Ok(0)
         };
+        self.shared.sleeping.store(false, Ordering::SeqCst);
+        if slept && self.pollfds[0].revents != 0 {
+            // A waker signalled; the notification itself is the flag.
+            self.shared.event.drain();
+        }
         for (k, &i) in self.poll_queue.iter().enumerate() {
             let woke = self.pollfds[k + 1].revents != 0;
             queues[i].disarm(slept, woke);
@@ -269,6 +287,57 @@ mod tests {
         assert!(!r.rx(64) && !r.tx(1000), "out of range is not ready");
         assert_eq!(r.queues().collect::<Vec<_>>(), [0, 5, 63]);
         assert!(!r.is_empty() && !r.woken());
+    }
+
+    #[test]
+    fn waking_a_waiter_that_is_not_asleep_writes_no_eventfd() {
+        let mut w = Waiter::new(WaitConfig::default()).unwrap();
+        let waker = w.waker();
+        waker.wake();
+        waker.wake();
+        assert!(
+            !w.shared.event.drain(),
+            "no system call for an awake waiter"
+        );
+        let mut none: [crate::MemQueue; 0] = [];
+        let r = w.wait(&mut none, &[], Some(Duration::ZERO)).unwrap();
+        assert!(r.woken(), "the flag alone carries the wake");
+    }
+
+    #[test]
+    fn a_sleeping_waiter_is_woken_from_another_thread() {
+        let mut w = Waiter::new(WaitConfig {
+            spin: Duration::ZERO,
+        })
+        .unwrap();
+        let waker = w.waker();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            waker.wake();
+        });
+        let start = Instant::now();
+        let mut none: [crate::MemQueue; 0] = [];
+        let r = w
+            .wait(&mut none, &[], Some(Duration::from_secs(10)))
+            .unwrap();
+        t.join().unwrap();
+        assert!(r.woken());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        // The eventfd was drained: the next wait sleeps its whole timeout.
+        let start = Instant::now();
+        let r = w
+            .wait(&mut none, &[], Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(r.is_empty());
+        assert!(
+            start.elapsed() >= Duration::from_millis(40),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

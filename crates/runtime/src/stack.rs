@@ -222,12 +222,34 @@ impl CoreStack {
     /// One whole pass without application calls: receive, timers, publish,
     /// transmit. Returns true when anything happened.
     pub fn cycle(&mut self) -> bool {
-        self.stats.passes += 1;
         let now = Instant::now();
+        let input = self.poll_input(now);
+        self.flush(now) || input
+    }
+
+    /// The input half of a pass: receive a batch (and forwarded frames),
+    /// run expired timers, publish readiness. What the engine owes in reply
+    /// (ACKs, SYN-ACKs) stays queued until [`flush`](Self::flush).
+    ///
+    /// Run-to-completion mode can hand the events to the application
+    /// between the two halves: what it writes or closes in answer then
+    /// leaves in the same segments as the ACKs (one data segment carrying
+    /// the ACK of a SYN-ACK or of a request, data and FIN together), and
+    /// the pass sends one batch. Returns true when anything arrived or a
+    /// timer fired.
+    pub fn poll_input(&mut self, now: Instant) -> bool {
+        self.stats.passes += 1;
         let mut work = self.receive(now);
         work |= self.run_timers(now);
         self.publish();
-        work |= self.transmit(now);
+        work
+    }
+
+    /// The output half of a pass: transmit everything the engine has to
+    /// send, in batches, then housekeeping (ARP). Returns true when a frame
+    /// was sent.
+    pub fn flush(&mut self, now: Instant) -> bool {
+        let work = self.transmit(now);
         self.housekeeping(now);
         work
     }
