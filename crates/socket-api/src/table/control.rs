@@ -196,8 +196,14 @@ impl SocketTable {
                 _ => Ok(()),
             };
             r.map_err(conn_errno)?;
-            // Send space may have changed (SO_SNDBUF).
-            self.mark(fd.0, Readiness::EMPTY);
+            // Send space may have changed (SO_SNDBUF); a larger buffer wakes a
+            // writer that ran out of room, as Linux's sock_setsockopt does.
+            let wake = if opt.name() == SockOptName::SndBuf {
+                self.write_space(fd.0)
+            } else {
+                Readiness::EMPTY
+            };
+            self.mark(fd.0, wake);
         }
         Ok(())
     }

@@ -192,11 +192,15 @@ impl SocketTable {
             return Ok(0);
         }
         if room == 0 {
+            self.note_no_space(fd);
             return Err(Errno::EAGAIN);
         }
         let n = buf.len().min(room);
         let now = self.now;
         let r = self.ep.send(now, c.handle, &buf[..n]);
+        if matches!(r, Ok(k) if k < buf.len()) || matches!(r, Err(SendError::WouldBlock)) {
+            self.note_no_space(fd);
+        }
         self.send_result(fd, r)
     }
 
@@ -207,6 +211,7 @@ impl SocketTable {
             return Ok(0);
         }
         if room == 0 {
+            self.note_no_space(fd);
             return Err(Errno::EAGAIN);
         }
         let now = self.now;
@@ -231,10 +236,24 @@ impl SocketTable {
                     if total > 0 {
                         break;
                     }
+                    if matches!(e, SendError::WouldBlock) {
+                        self.note_no_space(fd);
+                    }
                     return self.send_result(fd, Err(e));
                 }
             }
         }
+        if total < bufs.iter().map(|b| b.len()).sum::<usize>() {
+            self.note_no_space(fd);
+        }
         self.send_result(fd, Ok(total))
+    }
+
+    /// A write did not take everything it was given: the send buffer is full, so
+    /// the next freed room wakes `OUT` watchers (Linux's `SOCK_NOSPACE`).
+    fn note_no_space(&mut self, fd: Fd) {
+        if let Some(c) = self.conn_mut(fd) {
+            c.no_space = true;
+        }
     }
 }

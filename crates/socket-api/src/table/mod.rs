@@ -119,6 +119,10 @@ struct ConnFd {
     /// The engine's send buffer capacity for this connection (its
     /// `ConnOptions::send_buf`), to tell queued bytes from free space.
     send_cap: usize,
+    /// A write found the send buffer full (`EAGAIN` or a partial write), or the
+    /// level was computed without `OUT`: freed send space wakes `OUT` watchers
+    /// only then, once (Linux's `SOCK_NOSPACE`, see [`SocketTable::write_space`]).
+    no_space: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -337,7 +341,8 @@ impl SocketTable {
     /// Report every descriptor whose readiness may have changed since the last
     /// call: `f(fd, level, wake)`, where `level` is the readiness now and `wake`
     /// what happened ([`Readiness::READABLE`] for new data or a new connection,
-    /// [`Readiness::WRITABLE`] for freed send space, [`Readiness::ALL`] for a state
+    /// [`Readiness::WRITABLE`] for send space freed after a writer ran out of it
+    /// (Linux's `SOCK_NOSPACE` rule), [`Readiness::ALL`] for a state
     /// change, empty for a level update only): exactly the `readiness` and `wake`
     /// arguments of `epoll_events::EpollContext::notify`.
     ///
@@ -390,7 +395,7 @@ impl SocketTable {
     fn on_event(&mut self, fd: u32, h: SocketHandle, kind: EventKind) {
         let wake = match kind {
             EventKind::Readable => Readiness::READABLE,
-            EventKind::Writable => Readiness::WRITABLE,
+            EventKind::Writable => self.write_space(fd),
             EventKind::AcceptReady => Readiness::READABLE,
             EventKind::Connected => {
                 if let Some(Kind::Conn(c)) = self.slots.get_mut(fd as usize).map(|s| &mut s.kind) {
@@ -407,6 +412,37 @@ impl SocketTable {
         };
         let _ = h;
         self.mark(fd, wake);
+    }
+
+    /// The wake for send space the engine freed (an ACK of our data), as Linux's
+    /// `sk_stream_write_space`: [`Readiness::WRITABLE`] only for a connection whose
+    /// writer found the buffer full (`no_space`, Linux's `SOCK_NOSPACE`) and once at
+    /// least a third of it is free again (free space at least half the queued
+    /// bytes, `sk_stream_min_wspace`); that clears `no_space`. Otherwise no wake, a
+    /// level update only: an edge-triggered `EPOLLOUT` watcher that never ran out
+    /// of room is not woken by every ACK, and a blocked writer is not woken for
+    /// every segment's worth of room.
+    fn write_space(&mut self, fd: u32) -> Readiness {
+        let Some(slot) = self.slots.get(fd as usize) else {
+            return Readiness::EMPTY;
+        };
+        let Kind::Conn(c) = slot.kind else {
+            return Readiness::EMPTY;
+        };
+        if !c.no_space {
+            return Readiness::EMPTY;
+        }
+        let room = self.write_room(&c, slot.opts.sndbuf);
+        let queued = c
+            .send_cap
+            .saturating_sub(self.ep.writable(c.handle).unwrap_or(0));
+        if room == 0 || room < queued / 2 {
+            return Readiness::EMPTY;
+        }
+        if let Some(c) = self.conn_mut(Fd(fd)) {
+            c.no_space = false;
+        }
+        Readiness::WRITABLE
     }
 
     /// Put `fd` on the dirty list with `wake`.
@@ -620,9 +656,16 @@ impl SocketTable {
                             | State::TimeWait
                     );
                 let data = self.ep.readable(c.handle).unwrap_or(0) > 0;
+                let room = self.write_room(&c, slot.opts.sndbuf);
+                if room == 0 && !wr_shut {
+                    // Like tcp_poll: whoever saw no OUT is woken once room is back.
+                    if let Some(c) = self.conn_mut(fd) {
+                        c.no_space = true;
+                    }
+                }
                 Readiness {
                     readable: data || rd_shut,
-                    writable: wr_shut || self.write_room(&c, slot.opts.sndbuf) > 0,
+                    writable: wr_shut || room > 0,
                     rdhup: rd_shut,
                     hup: closed || (rd_shut && wr_shut),
                     err,

@@ -195,6 +195,7 @@ impl SocketTable {
             shut_wr: false,
             established: true,
             send_cap,
+            no_space: false,
         };
         let new_fd = match self.alloc_fd(Kind::Conn(conn), opts, false) {
             Ok(f) => f,
@@ -348,6 +349,7 @@ impl SocketTable {
             shut_wr: false,
             established: false,
             send_cap: copts.send_buf,
+            no_space: false,
         });
         self.mark(fd.0, Readiness::EMPTY);
         Err(Errno::EINPROGRESS)

@@ -204,3 +204,77 @@ fn socket_table_can_move_to_the_stack_thread() {
     assert_send::<SocketTable>();
     assert_send::<crate::Errno>();
 }
+
+#[test]
+fn acks_wake_out_only_for_a_writer_that_ran_out_of_room() {
+    let mut net = Net::new();
+    let (c, _l, _s) = net.connected();
+    net.a.setsockopt(c, SockOpt::SndBuf(4096)).unwrap();
+    drain(&mut net.a);
+    // Room was never short: the ACK of our data is a level update, no OUT wake
+    // (Linux wakes only a writer that found the buffer full, SOCK_NOSPACE).
+    assert_eq!(net.a.write(c, &[1; 100]), Ok(100));
+    drain(&mut net.a);
+    net.advance(Duration::from_millis(100));
+    let (level, wake) = drain(&mut net.a)[&c.0];
+    assert!(level.writable);
+    assert_eq!(wake, Readiness::EMPTY, "ACK of data never short of room");
+    // A partial write ran out of room: the ACK that frees it wakes OUT, once.
+    assert_eq!(net.a.write(c, &[2; 10_000]), Ok(4096));
+    net.advance(Duration::from_millis(100));
+    let (level, wake) = drain(&mut net.a)[&c.0];
+    assert!(level.writable);
+    assert_eq!(wake, Readiness::WRITABLE, "room back after a partial write");
+    assert_eq!(net.a.write(c, &[3; 10]), Ok(10));
+    net.advance(Duration::from_millis(100));
+    assert_eq!(drain(&mut net.a)[&c.0].1, Readiness::EMPTY, "woken once");
+    // EAGAIN: the same.
+    net.cut_a_to_b = true;
+    assert_eq!(net.a.write(c, &[4; 4096]), Ok(4096));
+    assert_eq!(net.a.write(c, &[5; 1]), Err(Errno::EAGAIN));
+    drain(&mut net.a);
+    net.cut_a_to_b = false;
+    net.advance(Duration::from_secs(2));
+    assert_eq!(
+        drain(&mut net.a)[&c.0].1,
+        Readiness::WRITABLE,
+        "after EAGAIN"
+    );
+}
+
+#[test]
+fn a_writer_out_of_room_is_woken_once_a_third_of_the_buffer_is_free() {
+    let mut net = Net::new();
+    let (c, _l, _s) = net.connected();
+    net.a.setsockopt(c, SockOpt::SndBuf(8192)).unwrap();
+    net.cut_a_to_b = true;
+    assert_eq!(net.a.write(c, &[1; 8192]), Ok(8192));
+    assert_eq!(net.a.write(c, &[1; 1]), Err(Errno::EAGAIN));
+    drain(&mut net.a);
+    // Only the first segment gets through: its ACK frees less than half of
+    // what stays queued (Linux's sk_stream_min_wspace), so no wake yet.
+    net.cut_a_to_b = false;
+    assert!(net.step(Side::A));
+    net.cut_a_to_b = true;
+    net.advance(Duration::from_millis(100));
+    let (level, wake) = drain(&mut net.a)[&c.0];
+    assert!(level.writable, "some room is back");
+    assert_eq!(wake, Readiness::EMPTY, "not enough room for a wake");
+    net.cut_a_to_b = false;
+    net.advance(Duration::from_secs(2));
+    assert_eq!(drain(&mut net.a)[&c.0].1, Readiness::WRITABLE);
+}
+
+#[test]
+fn a_larger_sndbuf_wakes_a_writer_out_of_room() {
+    let mut net = Net::new();
+    let (c, _l, _s) = net.connected();
+    net.a.setsockopt(c, SockOpt::SndBuf(4096)).unwrap();
+    net.cut_a_to_b = true;
+    assert_eq!(net.a.write(c, &[1; 5000]), Ok(4096));
+    drain(&mut net.a);
+    net.a.setsockopt(c, SockOpt::SndBuf(65536)).unwrap();
+    let (level, wake) = drain(&mut net.a)[&c.0];
+    assert!(level.writable);
+    assert_eq!(wake, Readiness::WRITABLE);
+}
