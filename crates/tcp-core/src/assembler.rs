@@ -57,8 +57,11 @@ struct Range {
 pub struct Assembler {
     /// Disjoint, non-adjacent ranges sorted by `start`, all with `start > 0`
     /// (before [`pop_contiguous`](Self::pop_contiguous) is called, bytes at
-    /// offset 0 are counted in `ready` instead). Capacity 0 while empty,
-    /// else `max_ranges`, never exceeded, so it never reallocates.
+    /// offset 0 are counted in `ready` instead). Capacity 0 until the first
+    /// out-of-order segment, then `max_ranges`, never exceeded, kept until
+    /// [`clear`](Self::clear) (when the connection gives its receive buffer
+    /// back): a connection that sees reordering allocates the table once,
+    /// not once per episode, and one that never does allocates nothing.
     ranges: Vec<Range>,
     /// Bytes contiguous from offset 0, not yet popped.
     ready: usize,
@@ -164,10 +167,6 @@ impl Assembler {
             }
             self.ready = 0;
         }
-        if self.ranges.is_empty() && self.ranges.capacity() != 0 {
-            // No out-of-order data left: release the table.
-            self.ranges = Vec::new();
-        }
         n
     }
 
@@ -232,7 +231,8 @@ impl Assembler {
         self.max_ranges as usize
     }
 
-    /// Forgets everything (on reset or abort).
+    /// Forgets everything and frees the range table (on reset or abort, and
+    /// when the connection's receive buffer goes back to the pool).
     pub fn clear(&mut self) {
         self.ranges = Vec::new();
         self.ready = 0;
@@ -265,18 +265,23 @@ mod tests {
     }
 
     #[test]
-    fn range_table_exists_only_while_out_of_order_data_is_held() {
+    fn range_table_is_allocated_once_and_kept_until_clear() {
         let mut a = Assembler::new(100, 4);
         a.insert(0, 10).unwrap();
-        assert_eq!(a.ranges.capacity(), 0);
+        assert_eq!(a.ranges.capacity(), 0, "in-order data needs no table");
+        assert_eq!(a.pop_contiguous(), 10);
         a.insert(20, 5).unwrap();
         assert_eq!(a.ranges.capacity(), 4);
-        a.insert(10, 10).unwrap();
+        let table = a.ranges.as_ptr();
+        a.insert(0, 20).unwrap();
         assert_eq!(a.pop_contiguous(), 25);
-        assert_eq!(a.ranges.capacity(), 0);
+        assert!(a.is_empty());
+        // The next reordering episode reuses the same table.
         a.insert(5, 1).unwrap();
+        assert_eq!(a.ranges.as_ptr(), table, "no reallocation per episode");
+        assert_eq!(a.ranges.capacity(), 4);
         a.clear();
-        assert_eq!(a.ranges.capacity(), 0);
+        assert_eq!(a.ranges.capacity(), 0, "freed with the receive buffer");
     }
 
     #[test]

@@ -829,7 +829,9 @@ mod size_tests {
     /// data buffers, which includes the slab's growth slack (up to a third
     /// more at 100,000 connections) and the flow table. An idle connection
     /// owns no heap memory besides its buffers (congestion controller
-    /// inline, out-of-order table lazy), so its inline size is the budget.
+    /// inline; the out-of-order table only once it saw reordering, at most
+    /// `ooo_max_ranges` entries, freed with the receive buffer), so its
+    /// inline size is the budget.
     #[test]
     fn idle_connection_fits_the_memory_budget() {
         let conn = size_of::<super::Conn>();
