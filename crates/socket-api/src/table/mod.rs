@@ -416,12 +416,14 @@ impl SocketTable {
 
     /// The wake for send space the engine freed (an ACK of our data), as Linux's
     /// `sk_stream_write_space`: [`Readiness::WRITABLE`] only for a connection whose
-    /// writer found the buffer full (`no_space`, Linux's `SOCK_NOSPACE`) and once at
-    /// least a third of it is free again (free space at least half the queued
-    /// bytes, `sk_stream_min_wspace`); that clears `no_space`. Otherwise no wake, a
-    /// level update only: an edge-triggered `EPOLLOUT` watcher that never ran out
-    /// of room is not woken by every ACK, and a blocked writer is not woken for
-    /// every segment's worth of room.
+    /// writer found the buffer full (`no_space`, Linux's `SOCK_NOSPACE`), once
+    /// there is room again; that clears `no_space`. Otherwise no wake, a level
+    /// update only: an edge-triggered `EPOLLOUT` watcher that never ran out of
+    /// room is not woken by every ACK. (Linux also waits until a third of the
+    /// buffer is free, for the wake and for the `OUT` level; here both follow any
+    /// room, as the level must: Linux's buffer accounting, in bytes of memory
+    /// with overhead, cannot be matched, and a level that gains `OUT` wakes
+    /// edge-triggered watchers anyway.)
     fn write_space(&mut self, fd: u32) -> Readiness {
         let Some(slot) = self.slots.get(fd as usize) else {
             return Readiness::EMPTY;
@@ -429,14 +431,7 @@ impl SocketTable {
         let Kind::Conn(c) = slot.kind else {
             return Readiness::EMPTY;
         };
-        if !c.no_space {
-            return Readiness::EMPTY;
-        }
-        let room = self.write_room(&c, slot.opts.sndbuf);
-        let queued = c
-            .send_cap
-            .saturating_sub(self.ep.writable(c.handle).unwrap_or(0));
-        if room == 0 || room < queued / 2 {
+        if !c.no_space || self.write_room(&c, slot.opts.sndbuf) == 0 {
             return Readiness::EMPTY;
         }
         if let Some(c) = self.conn_mut(Fd(fd)) {
@@ -656,16 +651,16 @@ impl SocketTable {
                             | State::TimeWait
                     );
                 let data = self.ep.readable(c.handle).unwrap_or(0) > 0;
-                let room = self.write_room(&c, slot.opts.sndbuf);
-                if room == 0 && !wr_shut {
-                    // Like tcp_poll: whoever saw no OUT is woken once room is back.
+                let out = self.write_room(&c, slot.opts.sndbuf) > 0;
+                if !out && !wr_shut {
+                    // Like tcp_poll: whoever saw no OUT is woken once it is back.
                     if let Some(c) = self.conn_mut(fd) {
                         c.no_space = true;
                     }
                 }
                 Readiness {
                     readable: data || rd_shut,
-                    writable: wr_shut || room > 0,
+                    writable: wr_shut || out,
                     rdhup: rd_shut,
                     hup: closed || (rd_shut && wr_shut),
                     err,
