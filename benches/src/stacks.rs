@@ -756,7 +756,7 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                 match s {
                     Ok(s) => {
                         say(&bar, format!(
-                            "{:>13} c={:<4} {:<16} {:>12.1} {:<6} p50 {:>8.1} us  p99 {:>8.1} us  errors {}{extra}",
+                            "{:>13} c={:<4} {:<16} {:>12.1} {:<6} p50 {:>8.1} us  p99 {:>8.1} us  max {:>8.0} us  errors {}{extra}",
                             case.workload(),
                             case.concurrency,
                             name,
@@ -764,6 +764,7 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
                             case.unit(),
                             s.p50_us,
                             s.p99_us,
+                            s.max_us,
                             s.errors
                         ));
                         samples.push(case, &s);
