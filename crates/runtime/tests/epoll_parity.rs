@@ -105,6 +105,10 @@ enum Step {
     /// The oldest peer that connected to listener `l` and was not accepted yet aborts
     /// (an RST reaches the queued connection).
     PeerResetPending(usize),
+    /// The oldest peer that connected to listener `l`, was not accepted yet and did
+    /// not abort sends `n` bytes, settled until they are acknowledged (queued on
+    /// the connection that waits for `accept`).
+    PeerWritePending(usize, usize),
     /// `accept(l)` (result recorded: the new socket's role, or the errno). The new
     /// socket's peer is the oldest peer that connected to `l`.
     Accept(usize),
@@ -138,7 +142,7 @@ enum Step {
 use Action::*;
 use Step::{
     Accept, Connect, ConnectRefused, Create, Do, Establish, Listen, Open, PeerConnect,
-    PeerResetPending,
+    PeerResetPending, PeerWritePending,
 };
 
 const IN: Events = Events::IN;
@@ -864,6 +868,25 @@ fn scenarios() -> Vec<Scenario> {
                 wait(1),
             ],
         ),
+        scenario(
+            "listener: a queued connection that received data, then a reset",
+            vec![
+                Create,
+                Listen,
+                add(0, 0, IN),
+                PeerConnect(0),
+                PeerWritePending(0, 10),
+                PeerResetPending(0),
+                wait(0),
+                Accept(0),
+                add(0, 1, IN | OUT | RDHUP | ET),
+                wait(0),
+                Do(1, AppRead(100)),
+                Do(1, AppRead(100)),
+                Do(1, AppRead(100)),
+                wait(0),
+            ],
+        ),
     ]
 }
 
@@ -934,6 +957,7 @@ trait Side {
     fn listen(&mut self);
     fn peer_connect(&mut self, l: usize);
     fn peer_reset_pending(&mut self, l: usize);
+    fn peer_write_pending(&mut self, l: usize, n: usize);
     fn accept(&mut self, l: usize) -> Result<usize, i32>;
     fn ctl(&mut self, ep: usize, op: CtlOp, k: usize, events: Events) -> Result<(), i32>;
     /// Returns a result for the actions that record one.
@@ -994,6 +1018,10 @@ fn play_counting(side: &mut dyn Side, steps: &[Step], at: &AtomicUsize) -> Trans
             }
             PeerResetPending(l) => {
                 side.peer_reset_pending(l);
+                None
+            }
+            PeerWritePending(l, n) => {
+                side.peer_write_pending(l, n);
                 None
             }
             Accept(l) => Some(Outcome::Call(side.accept(l))),
@@ -1679,6 +1707,19 @@ impl Side for Linux {
         self.socks[l].pending.push(Some(peer));
     }
 
+    fn peer_write_pending(&mut self, l: usize, n: usize) {
+        let peer = self.socks[l]
+            .pending
+            .iter_mut()
+            .find_map(Option::as_mut)
+            .expect("a pending peer");
+        peer.write_all(&vec![b'p'; n]).expect("peer write");
+        let fd = peer.as_raw_fd();
+        settle("queued connection acknowledged the data", || {
+            sys::unacked(fd) == 0
+        });
+    }
+
     fn peer_reset_pending(&mut self, l: usize) {
         let peer = self.socks[l]
             .pending
@@ -2231,6 +2272,20 @@ impl Side for Ours {
             o.peer_level(peer).contains(OUT)
         });
         self.socks[l].pending.push(Some(peer));
+    }
+
+    fn peer_write_pending(&mut self, l: usize, n: usize) {
+        let peer = self.socks[l]
+            .pending
+            .iter()
+            .find_map(|p| *p)
+            .expect("a pending peer");
+        let wrote = self.peer().write(peer, &vec![b'p'; n]).expect("peer write");
+        assert_eq!(
+            wrote, n,
+            "PeerWritePending must fit in the peer's send buffer"
+        );
+        self.settle("data taken in by the queued connection", |_| true);
     }
 
     fn peer_reset_pending(&mut self, l: usize) {

@@ -374,9 +374,12 @@ impl Conn {
         Outcome::Done
     }
 
-    /// RFC 9293: on RST "all segment queues should be flushed".
+    /// RFC 9293: on RST "all segment queues should be flushed", for a
+    /// connection nobody will read. One with a reader (the application's, or
+    /// one waiting for `accept`) keeps its received data to be read before the
+    /// error, as Linux does.
     fn recv_buf_discard_on_reset(&mut self) {
-        if matches!(self.owner, Owner::Listener(_)) || self.owner.is_orphan() {
+        if self.owner.is_orphan() {
             self.recv_buf.clear();
         }
     }

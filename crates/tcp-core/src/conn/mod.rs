@@ -497,8 +497,7 @@ impl Conn {
         if self.send_buf.capacity() > 0 {
             pool.put_send(core::mem::replace(&mut self.send_buf, SendBuffer::new(0)));
         }
-        if self.recv_buf.capacity() > 0
-            && (self.recv_buf.readable() == 0 || self.owner != Owner::App)
+        if self.recv_buf.capacity() > 0 && (self.recv_buf.readable() == 0 || self.owner.is_orphan())
         {
             pool.put_recv(core::mem::replace(&mut self.recv_buf, RecvBuffer::new(0)));
             self.assembler.clear();

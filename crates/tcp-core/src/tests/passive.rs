@@ -256,6 +256,32 @@ fn connection_reset_before_accept_stays_queued_with_its_error() {
 }
 
 #[test]
+fn queued_connection_reset_keeps_its_data_for_the_reader() {
+    // Linux reads the data a queued connection received before its reset,
+    // then reports the reset.
+    let (mut b, l, iss) = syn_received(plain_config());
+    b.send(TcpRepr {
+        seq: PEER_ISS + 1,
+        ack: iss + 1,
+        flags: PSH_ACK,
+        payload: b"hello",
+        ..SEND
+    });
+    b.send(TcpRepr {
+        seq: PEER_ISS + 6,
+        flags: RST,
+        ..SEND
+    });
+    let h = b.ep.accept(l).unwrap();
+    assert_eq!(b.state(h), State::Closed);
+    let mut buf = [0u8; 16];
+    assert_eq!(b.ep.recv(h, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert!(b.ep.recv(h, &mut buf).is_err(), "then the reset");
+    assert_eq!(b.ep.take_error(h), Ok(Some(ConnError::Reset)));
+}
+
+#[test]
 fn closing_listener_releases_a_queued_connection_that_was_reset() {
     let (mut b, l, iss) = syn_received(plain_config());
     b.send(TcpRepr {
