@@ -883,10 +883,11 @@ pub fn load_average() -> Option<f64> {
 fn load_note(loads: &[f64]) -> Option<String> {
     let lo = loads.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = loads.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = (format!("{lo:.1}"), format!("{hi:.1}"));
     match loads.len() {
         0 => None,
-        _ if hi - lo < 0.05 => Some(format!("load {lo:.1}")),
-        _ => Some(format!("load {lo:.1}-{hi:.1}")),
+        _ if lo == hi => Some(format!("load {lo}")),
+        _ => Some(format!("load {lo}-{hi}")),
     }
 }
 
@@ -1060,6 +1061,7 @@ mod tests {
         assert_eq!(proc_net_field("TcpExt: A\n", "TcpExt:", "A"), None);
         assert_eq!(load_note(&[]), None);
         assert_eq!(load_note(&[0.42]).as_deref(), Some("load 0.4"));
+        assert_eq!(load_note(&[2.98, 3.04]).as_deref(), Some("load 3.0"));
         assert_eq!(load_note(&[0.9, 0.4, 0.6]).as_deref(), Some("load 0.4-0.9"));
         assert!(load_average().is_some_and(|l| l >= 0.0));
         assert!(busy_note((0, 100), false).contains("did NOT take effect"));
