@@ -57,7 +57,12 @@
 //!   listener's. After the handshake `SO_RCVBUF` and `TCP_MAXSEG` are only
 //!   recorded; `SO_SNDBUF` still caps the bytes queued.
 //! * A listener's `EPOLLIN` level is the engine's accept queue being non-empty, and
-//!   its backlog is exact.
+//!   its backlog is exact. A queued connection that is reset before `accept` stays
+//!   queued, as on Linux: `accept` returns it, reads give its data, then the error.
+//! * Freed send space (an ACK of our data) wakes `EPOLLOUT` watchers only after a
+//!   writer ran out of room (`EAGAIN`, a partial write, or a level computed without
+//!   `OUT`), once, as Linux's `SOCK_NOSPACE`; otherwise it only updates the level.
+//!   Linux also waits for a third of the buffer to be free; here any room counts.
 //! * Differences from Linux, on purpose or for lack of engine support: `write` on a
 //!   socket that never connected is `ENOTCONN` (Linux says `EPIPE`); `shutdown`
 //!   during the handshake is `ENOTCONN` (Linux aborts the attempt); `SO_LINGER` with a
