@@ -211,6 +211,17 @@ fn blocking(stack: &CoreStack, fd: Fd, flags: MsgFlags) -> bool {
     !flags.dontwait() && matches!(stack.sockets.is_nonblocking(fd), Ok(false))
 }
 
+/// The deadline of a blocking call under `SO_RCVTIMEO`/`SO_SNDTIMEO`
+/// (`name`), counted from now; the caller keeps the first one it got.
+pub(crate) fn timeout(stack: &mut CoreStack, fd: Fd, name: SockOptName) -> Option<Instant> {
+    match stack.sockets.getsockopt(fd, name) {
+        Ok(SockOpt::RcvTimeo(Some(t)) | SockOpt::SndTimeo(Some(t))) => {
+            Instant::now().checked_add(t)
+        }
+        _ => None,
+    }
+}
+
 fn open_in_epoll(stack: &mut CoreStack, fd: Fd) {
     let level = stack
         .sockets
@@ -261,7 +272,7 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
         Op::Listen(fd, b) => done(Reply::Unit(s.listen(fd, b).map_err(Error::from))),
         Op::Accept(fd) => match s.accept(fd) {
             Err(Errno::EAGAIN) if blocking(stack, fd, MsgFlags::NONE) => {
-                Outcome::Block(Op::Accept(fd), None)
+                Outcome::Block(Op::Accept(fd), timeout(stack, fd, SockOptName::RcvTimeo))
             }
             r => {
                 if let Ok((nfd, _)) = r {
@@ -271,9 +282,10 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
             }
         },
         Op::Connect(fd, remote) => match s.connect(fd, remote) {
-            Err(Errno::EINPROGRESS) if blocking(stack, fd, MsgFlags::NONE) => {
-                Outcome::Block(Op::ConnectWait(fd), None)
-            }
+            Err(Errno::EINPROGRESS) if blocking(stack, fd, MsgFlags::NONE) => Outcome::Block(
+                Op::ConnectWait(fd),
+                timeout(stack, fd, SockOptName::SndTimeo),
+            ),
             r => done(Reply::Unit(r.map_err(Error::from))),
         },
         Op::ConnectWait(fd) => {
@@ -282,7 +294,10 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
                 Err(e) => return done(Reply::Unit(Err(e.into()))),
             };
             if !(level.writable || level.err || level.hup) {
-                return Outcome::Block(Op::ConnectWait(fd), None);
+                return Outcome::Block(
+                    Op::ConnectWait(fd),
+                    timeout(stack, fd, SockOptName::SndTimeo),
+                );
             }
             let r = match s.getsockopt(fd, SockOptName::Error) {
                 Ok(SockOpt::Error(Some(e))) => Err(Error::Socket(e)),
@@ -310,15 +325,16 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
                         len,
                         flags,
                     },
-                    None,
+                    timeout(stack, fd, SockOptName::RcvTimeo),
                 ),
                 r => done(Reply::Data(r.map_err(Error::from), buf)),
             }
         }
         Op::Send { fd, buf, flags } => match s.send(fd, &buf, flags) {
-            Err(Errno::EAGAIN) if blocking(stack, fd, flags) => {
-                Outcome::Block(Op::Send { fd, buf, flags }, None)
-            }
+            Err(Errno::EAGAIN) if blocking(stack, fd, flags) => Outcome::Block(
+                Op::Send { fd, buf, flags },
+                timeout(stack, fd, SockOptName::SndTimeo),
+            ),
             r => done(Reply::Data(r.map_err(Error::from), buf)),
         },
         Op::Shutdown(fd, how) => done(Reply::Unit(s.shutdown(fd, how).map_err(Error::from))),
@@ -511,6 +527,8 @@ pub(crate) fn expire(stack: &mut CoreStack, op: Op) -> Reply {
         }
         Op::Send { buf, .. } => Reply::Data(Err(Errno::EAGAIN.into()), buf),
         Op::Accept(_) => Reply::Accepted(Err(Errno::EAGAIN.into())),
+        // SO_SNDTIMEO passed during a blocking connect: it goes on (Linux).
+        Op::ConnectWait(_) => Reply::Unit(Err(Errno::EINPROGRESS.into())),
         // The linger timeout passed: close anyway (Linux returns 0).
         Op::LingerWait(fd, ..) => Reply::Unit(close_fd(stack, fd)),
         _ => Reply::Unit(Err(Errno::EAGAIN.into())),

@@ -67,6 +67,9 @@ struct Shadow {
     accepted: VecDeque<(Fd, SocketAddrV4)>,
     /// `SO_LINGER` as last set.
     linger: Option<Duration>,
+    /// `SO_RCVTIMEO` and `SO_SNDTIMEO` as last set (inherited on accept).
+    rcvtimeo: Option<Duration>,
+    sndtimeo: Option<Duration>,
     /// The peer (from accept, or the address a connect was posted for).
     peer: Option<SocketAddrV4>,
     /// Connects posted; levels the stack made before the latest are stale.
@@ -93,6 +96,8 @@ impl Shadow {
             sent: 0,
             accepted: VecDeque::new(),
             linger: None,
+            rcvtimeo: None,
+            sndtimeo: None,
             peer: None,
             connects: 0,
             connect_err: None,
@@ -311,8 +316,13 @@ impl AppSide {
                     self.post(Call::Abort(fd));
                     return;
                 }
+                let mut inherited = (None, None, None);
                 if let Ok(l) = self.shadow(listener) {
                     l.accepted.push_back((fd, peer));
+                    inherited = (l.linger, l.rcvtimeo, l.sndtimeo);
+                }
+                if let Some(sh) = self.shadows[fd.0 as usize].as_mut() {
+                    (sh.linger, sh.rcvtimeo, sh.sndtimeo) = inherited;
                 }
                 self.publish(listener, Readiness::READABLE);
             }
@@ -478,9 +488,13 @@ impl AppSide {
             }
             Op::SetOpt(fd, opt) => {
                 let r = self.call(Op::SetOpt(fd, opt));
-                if let (Reply::Unit(Ok(())), SockOpt::Linger(l)) = (&r, opt) {
-                    if let Ok(sh) = self.shadow(fd) {
-                        sh.linger = l;
+                if let (Reply::Unit(Ok(())), Ok(sh)) = (&r, self.shadow(fd)) {
+                    let nonzero = |t: Option<Duration>| t.filter(|d| !d.is_zero());
+                    match opt {
+                        SockOpt::Linger(l) => sh.linger = l,
+                        SockOpt::RcvTimeo(t) => sh.rcvtimeo = nonzero(t),
+                        SockOpt::SndTimeo(t) => sh.sndtimeo = nonzero(t),
+                        _ => {}
                     }
                 }
                 r
@@ -539,6 +553,7 @@ impl AppSide {
     /// errors.
     pub(crate) fn recv(&mut self, fd: Fd, buf: &mut [u8], flags: MsgFlags) -> Result<usize, Error> {
         flags.check_recv()?;
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             self.drain();
             let pool = Arc::clone(&self.pool);
@@ -584,10 +599,31 @@ impl AppSide {
             if nonblocking {
                 return Err(Errno::EAGAIN.into());
             }
-            if !self.wait(None) {
-                return Err(Error::Stopped);
+            let until = *deadline.get_or_insert_with(|| self.timeout(fd, false));
+            if !self.wait_until(until)? {
+                return Err(Errno::EAGAIN.into());
             }
         }
+    }
+
+    /// The deadline `SO_RCVTIMEO` (or, for `send`, `SO_SNDTIMEO`) sets for a
+    /// blocking call starting now.
+    fn timeout(&self, fd: Fd, send: bool) -> Option<Instant> {
+        let sh = self.shadows.get(fd.0 as usize)?.as_ref()?;
+        let t = if send { sh.sndtimeo } else { sh.rcvtimeo }?;
+        Instant::now().checked_add(t)
+    }
+
+    /// Waits for the stack's next batch, or `until`: false once `until`
+    /// passed.
+    fn wait_until(&mut self, until: Option<Instant>) -> Result<bool, Error> {
+        if until.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
+        if !self.wait(until) {
+            return Err(Error::Stopped);
+        }
+        Ok(true)
     }
 
     /// The stack's recv; bytes it returns join the socket's copy (after
@@ -665,6 +701,7 @@ impl AppSide {
     ) -> Result<usize, Error> {
         flags.check_send()?;
         let len: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             self.drain();
             let pool = Arc::clone(&self.pool);
@@ -706,8 +743,9 @@ impl AppSide {
             if nonblocking {
                 return Err(Errno::EAGAIN.into());
             }
-            if !self.wait(None) {
-                return Err(Error::Stopped);
+            let until = *deadline.get_or_insert_with(|| self.timeout(fd, true));
+            if !self.wait_until(until)? {
+                return Err(Errno::EAGAIN.into());
             }
         }
     }
@@ -736,6 +774,7 @@ impl AppSide {
     // ---- connections ----
 
     pub(crate) fn accept(&mut self, fd: Fd) -> Result<(Fd, SocketAddrV4), Error> {
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             self.drain();
             let sh = self.shadow(fd)?;
@@ -753,8 +792,9 @@ impl AppSide {
             if sh.nonblocking {
                 return Err(Errno::EAGAIN.into());
             }
-            if !self.wait(None) {
-                return Err(Error::Stopped);
+            let until = *deadline.get_or_insert_with(|| self.timeout(fd, false));
+            if !self.wait_until(until)? {
+                return Err(Errno::EAGAIN.into());
             }
         }
     }
@@ -789,15 +829,17 @@ impl AppSide {
         if nonblocking || r != Err(Error::Socket(Errno::EINPROGRESS)) {
             return r;
         }
-        // A blocking connect waits for the handshake's end.
+        // A blocking connect waits for the handshake's end (or SO_SNDTIMEO:
+        // then it goes on, as on Linux).
+        let until = self.timeout(fd, true);
         loop {
             self.drain();
             let s = self.shadow(fd)?.stack;
             if s.writable || s.err || s.hup {
                 break;
             }
-            if !self.wait(None) {
-                return Err(Error::Stopped);
+            if !self.wait_until(until)? {
+                return Err(Errno::EINPROGRESS.into());
             }
         }
         match self.call(Op::GetOpt(fd, SockOptName::Error)) {

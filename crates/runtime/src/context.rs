@@ -418,6 +418,9 @@ impl Context {
             Inner::Threaded(app) => app.sync(op),
             Inner::Direct(stack) => {
                 let mut op = op;
+                // The first deadline a blocked call got (SO_RCVTIMEO and
+                // SO_SNDTIMEO count from the call's start).
+                let mut first: Option<Option<Instant>> = None;
                 loop {
                     match api::execute(stack, op) {
                         Outcome::Done(r) => {
@@ -425,6 +428,7 @@ impl Context {
                             return r;
                         }
                         Outcome::Block(o, deadline) => {
+                            let deadline = *first.get_or_insert(deadline);
                             if deadline.is_some_and(|d| Instant::now() >= d) {
                                 return api::expire(stack, o);
                             }
@@ -516,9 +520,9 @@ impl Context {
         match &mut *self.inner.borrow_mut() {
             Inner::Threaded(app) => app.recv(fd, &mut buf[..len], flags),
             // No crossing: read straight into the caller's buffer.
-            Inner::Direct(stack) => {
-                direct_io(stack, fd, flags, |s| s.recv(fd, &mut buf[..len], flags))
-            }
+            Inner::Direct(stack) => direct_io(stack, fd, flags, SockOptName::RcvTimeo, |s| {
+                s.recv(fd, &mut buf[..len], flags)
+            }),
         }
     }
 
@@ -534,7 +538,11 @@ impl Context {
         }
         match &mut *self.inner.borrow_mut() {
             Inner::Threaded(app) => app.readv(fd, bufs),
-            Inner::Direct(stack) => direct_io(stack, fd, MsgFlags::NONE, |s| s.readv(fd, bufs)),
+            Inner::Direct(stack) => {
+                direct_io(stack, fd, MsgFlags::NONE, SockOptName::RcvTimeo, |s| {
+                    s.readv(fd, bufs)
+                })
+            }
         }
     }
 
@@ -548,7 +556,9 @@ impl Context {
         let len = buf.len().min(MAX_CALL_BYTES);
         match &mut *self.inner.borrow_mut() {
             Inner::Threaded(app) => app.send(fd, &buf[..len], flags),
-            Inner::Direct(stack) => direct_io(stack, fd, flags, |s| s.send(fd, &buf[..len], flags)),
+            Inner::Direct(stack) => direct_io(stack, fd, flags, SockOptName::SndTimeo, |s| {
+                s.send(fd, &buf[..len], flags)
+            }),
         }
     }
 
@@ -573,7 +583,11 @@ impl Context {
         }
         match &mut *self.inner.borrow_mut() {
             Inner::Threaded(app) => app.sendv(fd, bufs, MsgFlags::NONE),
-            Inner::Direct(stack) => direct_io(stack, fd, MsgFlags::NONE, |s| s.writev(fd, bufs)),
+            Inner::Direct(stack) => {
+                direct_io(stack, fd, MsgFlags::NONE, SockOptName::SndTimeo, |s| {
+                    s.writev(fd, bufs)
+                })
+            }
         }
     }
 
@@ -710,15 +724,21 @@ fn direct_io(
     stack: &mut CoreStack,
     fd: Fd,
     flags: MsgFlags,
+    timeout: SockOptName,
     mut f: impl FnMut(&mut socket_api::SocketTable) -> Result<usize, Errno>,
 ) -> Result<usize, Error> {
+    let mut deadline: Option<Option<Instant>> = None;
     loop {
         match f(&mut stack.sockets) {
             Err(Errno::EAGAIN)
                 if !flags.dontwait() && matches!(stack.sockets.is_nonblocking(fd), Ok(false)) =>
             {
+                let until = *deadline.get_or_insert_with(|| api::timeout(stack, fd, timeout));
+                if until.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Errno::EAGAIN.into());
+                }
                 if !stack.cycle() && !stack.has_forwarded() {
-                    stack.wait(None);
+                    stack.wait(until);
                 }
             }
             r => {

@@ -830,3 +830,89 @@ fn shutdown_releases_a_blocked_application() {
     assert_eq!(accept, Err(Error::Stopped));
     assert_eq!(later, Err(Error::Stopped));
 }
+
+/// SO_RCVTIMEO bounds a blocking accept and read, SO_SNDTIMEO a blocking
+/// write (EAGAIN once the time passed, as Linux), in both thread modes;
+/// accepted sockets inherit the listener's timeouts.
+fn receive_and_send_timeouts(mode: ThreadMode) {
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, mode);
+    let t = Duration::from_millis(150);
+    let srv = sctx.remove(0);
+    let cli = cctx.remove(0);
+    let l = srv.socket().unwrap();
+    srv.setsockopt(l, SockOpt::ReuseAddr(true)).unwrap();
+    srv.bind(l, server_addr()).unwrap();
+    srv.listen(l, 8).unwrap();
+    srv.setsockopt(l, SockOpt::RcvTimeo(Some(t))).unwrap();
+    assert_eq!(
+        srv.getsockopt(l, SockOptName::RcvTimeo),
+        Ok(SockOpt::RcvTimeo(Some(t)))
+    );
+    // Nobody connects: accept gives up after the timeout.
+    let start = Instant::now();
+    assert_eq!(
+        srv.accept(l).unwrap_err().socket_errno(),
+        Some(Errno::EAGAIN)
+    );
+    let waited = start.elapsed();
+    assert!(waited >= t && waited < Duration::from_secs(5), "{waited:?}");
+    // A client connects, then waits for the go before writing.
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let client = std::thread::spawn(move || {
+        let s = connect_retry(&cli);
+        let fd = s.fd();
+        cli.setsockopt(fd, SockOpt::SndTimeo(Some(Duration::from_millis(100))))
+            .unwrap();
+        // Keep our stack running (run-to-completion) until the go.
+        while go_rx.try_recv().is_err() {
+            cli.poll();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The server never reads: writes fill its window and our buffer,
+        // then one waits out SO_SNDTIMEO.
+        let chunk = vec![7u8; 65536];
+        let start = Instant::now();
+        let e = loop {
+            let before = Instant::now();
+            match cli.write(fd, &chunk) {
+                Ok(_) => assert!(start.elapsed() < Duration::from_secs(10)),
+                Err(e) => break (e, before.elapsed()),
+            }
+        };
+        assert_eq!(e.0.socket_errno(), Some(Errno::EAGAIN));
+        assert!(e.1 >= Duration::from_millis(100), "{:?}", e.1);
+        drop(s);
+    });
+    let (fd, _) = loop {
+        match srv.accept(l) {
+            Ok(a) => break a,
+            Err(e) if e.socket_errno() == Some(Errno::EAGAIN) => continue,
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    assert_eq!(
+        srv.getsockopt(fd, SockOptName::RcvTimeo),
+        Ok(SockOpt::RcvTimeo(Some(t)))
+    );
+    // No data yet: read gives up after the inherited timeout.
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        srv.read(fd, &mut buf).unwrap_err().socket_errno(),
+        Some(Errno::EAGAIN)
+    );
+    let waited = start.elapsed();
+    assert!(waited >= t && waited < Duration::from_secs(5), "{waited:?}");
+    go_tx.send(()).unwrap();
+    client.join().unwrap();
+}
+
+#[test]
+fn receive_and_send_timeouts_threaded() {
+    receive_and_send_timeouts(ThreadMode::Threaded);
+}
+
+#[test]
+fn receive_and_send_timeouts_run_to_completion() {
+    receive_and_send_timeouts(ThreadMode::RunToCompletion);
+}

@@ -30,6 +30,10 @@ pub const SO_RCVBUF: i32 = 8;
 pub const SO_KEEPALIVE: i32 = 9;
 /// `SO_LINGER`.
 pub const SO_LINGER: i32 = 13;
+/// `SO_RCVTIMEO` (Linux x86-64 `SO_RCVTIMEO_OLD`).
+pub const SO_RCVTIMEO: i32 = 20;
+/// `SO_SNDTIMEO` (Linux x86-64 `SO_SNDTIMEO_OLD`).
+pub const SO_SNDTIMEO: i32 = 21;
 /// `TCP_NODELAY`.
 pub const TCP_NODELAY: i32 = 1;
 /// `TCP_MAXSEG`.
@@ -119,6 +123,10 @@ pub enum SockOptName {
     KeepAlive,
     /// `SO_REUSEADDR`.
     ReuseAddr,
+    /// `SO_RCVTIMEO`.
+    RcvTimeo,
+    /// `SO_SNDTIMEO`.
+    SndTimeo,
     /// `TCP_NODELAY`.
     NoDelay,
     /// `TCP_MAXSEG`.
@@ -143,6 +151,8 @@ impl SockOptName {
             (SOL_SOCKET, SO_LINGER) => SockOptName::Linger,
             (SOL_SOCKET, SO_KEEPALIVE) => SockOptName::KeepAlive,
             (SOL_SOCKET, SO_REUSEADDR) => SockOptName::ReuseAddr,
+            (SOL_SOCKET, SO_RCVTIMEO) => SockOptName::RcvTimeo,
+            (SOL_SOCKET, SO_SNDTIMEO) => SockOptName::SndTimeo,
             (IPPROTO_TCP, TCP_NODELAY) => SockOptName::NoDelay,
             (IPPROTO_TCP, TCP_MAXSEG) => SockOptName::MaxSeg,
             (IPPROTO_TCP, TCP_KEEPIDLE) => SockOptName::KeepIdle,
@@ -163,6 +173,8 @@ impl SockOptName {
             SockOptName::Linger => (SOL_SOCKET, SO_LINGER),
             SockOptName::KeepAlive => (SOL_SOCKET, SO_KEEPALIVE),
             SockOptName::ReuseAddr => (SOL_SOCKET, SO_REUSEADDR),
+            SockOptName::RcvTimeo => (SOL_SOCKET, SO_RCVTIMEO),
+            SockOptName::SndTimeo => (SOL_SOCKET, SO_SNDTIMEO),
             SockOptName::NoDelay => (IPPROTO_TCP, TCP_NODELAY),
             SockOptName::MaxSeg => (IPPROTO_TCP, TCP_MAXSEG),
             SockOptName::KeepIdle => (IPPROTO_TCP, TCP_KEEPIDLE),
@@ -191,6 +203,12 @@ pub enum SockOpt {
     /// `SO_REUSEADDR`: `bind` may take a port whose connections are closing or in
     /// TIME-WAIT.
     ReuseAddr(bool),
+    /// `SO_RCVTIMEO`: how long a blocking `read`/`recv`/`accept` waits before
+    /// `EAGAIN` (`None`: forever). Kept here; the runtime does the waiting.
+    RcvTimeo(Option<Duration>),
+    /// `SO_SNDTIMEO`: how long a blocking `write`/`send` waits before
+    /// `EAGAIN`, and a blocking `connect` before `EINPROGRESS` (`None`: forever).
+    SndTimeo(Option<Duration>),
     /// `TCP_NODELAY`: Nagle's algorithm off.
     NoDelay(bool),
     /// `TCP_MAXSEG` in bytes.
@@ -217,6 +235,8 @@ impl SockOpt {
             SockOpt::Linger(_) => SockOptName::Linger,
             SockOpt::KeepAlive(_) => SockOptName::KeepAlive,
             SockOpt::ReuseAddr(_) => SockOptName::ReuseAddr,
+            SockOpt::RcvTimeo(_) => SockOptName::RcvTimeo,
+            SockOpt::SndTimeo(_) => SockOptName::SndTimeo,
             SockOpt::NoDelay(_) => SockOptName::NoDelay,
             SockOpt::MaxSeg(_) => SockOptName::MaxSeg,
             SockOpt::KeepIdle(_) => SockOptName::KeepIdle,
@@ -242,6 +262,16 @@ impl SockOpt {
             }
             SockOptName::KeepAlive => SockOpt::KeepAlive(value != 0),
             SockOptName::ReuseAddr => SockOpt::ReuseAddr(value != 0),
+            // The integer form is in milliseconds (C callers pass a timeval).
+            SockOptName::RcvTimeo | SockOptName::SndTimeo => {
+                let ms = unsigned()?;
+                let t = (ms != 0).then(|| Duration::from_millis(u64::from(ms)));
+                if name == SockOptName::RcvTimeo {
+                    SockOpt::RcvTimeo(t)
+                } else {
+                    SockOpt::SndTimeo(t)
+                }
+            }
             SockOptName::NoDelay => SockOpt::NoDelay(value != 0),
             SockOptName::MaxSeg => {
                 SockOpt::MaxSeg(u16::try_from(value).map_err(|_| Errno::EINVAL)?)
@@ -271,7 +301,9 @@ impl SockOpt {
             SockOpt::MaxSeg(m) => i32::from(m),
             SockOpt::KeepIdle(d) | SockOpt::KeepIntvl(d) => sat(u128::from(d.as_secs())),
             SockOpt::KeepCnt(c) => sat(u128::from(c)),
-            SockOpt::UserTimeout(t) => t.map_or(0, |d| sat(d.as_millis())),
+            SockOpt::UserTimeout(t) | SockOpt::RcvTimeo(t) | SockOpt::SndTimeo(t) => {
+                t.map_or(0, |d| sat(d.as_millis()))
+            }
         }
     }
 }

@@ -172,6 +172,8 @@ impl SocketTable {
                 o.keep.count = n;
             }
             SockOpt::UserTimeout(t) => o.user_timeout = t.filter(|d| !d.is_zero()),
+            SockOpt::RcvTimeo(t) => o.rcvtimeo = t.filter(|d| !d.is_zero()),
+            SockOpt::SndTimeo(t) => o.sndtimeo = t.filter(|d| !d.is_zero()),
         }
         // Port holds record the reuse flag they were counted with.
         if o.reuse_addr != slot.opts.reuse_addr {
@@ -281,6 +283,8 @@ impl SocketTable {
             SockOptName::KeepIntvl => SockOpt::KeepIntvl(o.keep.interval),
             SockOptName::KeepCnt => SockOpt::KeepCnt(o.keep.count),
             SockOptName::UserTimeout => SockOpt::UserTimeout(o.user_timeout),
+            SockOptName::RcvTimeo => SockOpt::RcvTimeo(o.rcvtimeo),
+            SockOptName::SndTimeo => SockOpt::SndTimeo(o.sndtimeo),
         })
     }
 

@@ -99,6 +99,8 @@ struct Options {
     sndbuf: usize,
     maxseg: Option<u16>,
     user_timeout: Option<Duration>,
+    rcvtimeo: Option<Duration>,
+    sndtimeo: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -232,6 +234,8 @@ impl SocketTable {
             sndbuf: ecfg.send_buf,
             maxseg: None,
             user_timeout: ecfg.user_timeout,
+            rcvtimeo: None,
+            sndtimeo: None,
         };
         let ports = Ports::new(config.port_seed);
         SocketTable {

@@ -4,8 +4,9 @@ use core::time::Duration;
 
 use super::*;
 use crate::options::{
-    IPPROTO_TCP, MIN_BUF, SOL_SOCKET, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_REUSEADDR,
-    SO_SNDBUF, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_MAXSEG, TCP_NODELAY, TCP_USER_TIMEOUT,
+    IPPROTO_TCP, MIN_BUF, SOL_SOCKET, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_RCVTIMEO,
+    SO_REUSEADDR, SO_SNDBUF, SO_SNDTIMEO, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_MAXSEG,
+    TCP_NODELAY, TCP_USER_TIMEOUT,
 };
 use crate::{SockOpt, SockOptName};
 
@@ -308,6 +309,8 @@ fn raw_options_round_trip() {
         (IPPROTO_TCP, TCP_KEEPINTVL, 10),
         (IPPROTO_TCP, TCP_KEEPCNT, 5),
         (IPPROTO_TCP, TCP_USER_TIMEOUT, 2500),
+        (SOL_SOCKET, SO_RCVTIMEO, 1500),
+        (SOL_SOCKET, SO_SNDTIMEO, 250),
     ];
     for (level, name, value) in cases {
         net.a.setsockopt_raw(fd, level, name, value).unwrap();
@@ -325,6 +328,31 @@ fn raw_options_round_trip() {
     assert_eq!(
         net.a.getsockopt(fd, SockOptName::UserTimeout),
         Ok(SockOpt::UserTimeout(None))
+    );
+}
+
+#[test]
+fn receive_and_send_timeouts_are_kept_and_cleared() {
+    let mut net = Net::new();
+    let fd = net.a.tcp_socket().unwrap();
+    for (set, name) in [
+        (
+            SockOpt::RcvTimeo as fn(Option<Duration>) -> SockOpt,
+            SockOptName::RcvTimeo,
+        ),
+        (SockOpt::SndTimeo, SockOptName::SndTimeo),
+    ] {
+        assert_eq!(net.a.getsockopt(fd, name), Ok(set(None)));
+        let t = Some(Duration::from_millis(750));
+        net.a.setsockopt(fd, set(t)).unwrap();
+        assert_eq!(net.a.getsockopt(fd, name), Ok(set(t)));
+        // Zero means no timeout, as setting a zero timeval does on Linux.
+        net.a.setsockopt(fd, set(Some(Duration::ZERO))).unwrap();
+        assert_eq!(net.a.getsockopt(fd, name), Ok(set(None)));
+    }
+    assert_eq!(
+        net.a.setsockopt_raw(fd, SOL_SOCKET, SO_RCVTIMEO, -5),
+        Err(Errno::EINVAL)
     );
 }
 
