@@ -418,13 +418,44 @@ impl Context {
             Inner::Threaded(app) => app.sync(op),
             Inner::Direct(stack) => {
                 let mut op = op;
+                let waits = matches!(op, Op::EpollWait { .. });
+                // Calls whose own output leaves at once (as on Linux).
+                let output = matches!(
+                    op,
+                    Op::Connect(..)
+                        | Op::Shutdown(..)
+                        | Op::Close(..)
+                        | Op::CloseBlocking(..)
+                        | Op::Abort(..)
+                        | Op::Send { .. }
+                );
+                if waits {
+                    // What the engine owes since the last pass (ACKs of the
+                    // input the application just handled) goes out now.
+                    let now = Instant::now();
+                    stack.flushed_at = now;
+                    stack.flush(now);
+                    // Then new input, so that events always reach an
+                    // application whose epoll set is never empty (a socket
+                    // level-triggered on EPOLLOUT).
+                    stack.poll_input(now);
+                }
                 // The first deadline a blocked call got (SO_RCVTIMEO and
                 // SO_SNDTIMEO count from the call's start).
                 let mut first: Option<Option<Instant>> = None;
                 loop {
                     match api::execute(stack, op) {
                         Outcome::Done(r) => {
-                            stack.cycle();
+                            // No pass per call: the output of a write, close
+                            // or connect leaves now, with the ACKs owed for
+                            // the input the application answered (one segment
+                            // carries both); input waits for the next wait.
+                            stack.publish();
+                            if output {
+                                let now = Instant::now();
+                                stack.flushed_at = now;
+                                stack.flush(now);
+                            }
                             return r;
                         }
                         Outcome::Block(o, deadline) => {
@@ -432,7 +463,13 @@ impl Context {
                             if deadline.is_some_and(|d| Instant::now() >= d) {
                                 return api::expire(stack, o);
                             }
-                            if !stack.cycle() && !stack.has_forwarded() {
+                            // Output of the last input that no event of the
+                            // application answered (SYN-ACKs, ACKs) goes now;
+                            // then new input.
+                            let now = Instant::now();
+                            let sent = stack.flush(now);
+                            stack.flushed_at = now;
+                            if !stack.poll_input(now) && !sent && !stack.has_forwarded() {
                                 stack.wait(deadline);
                             }
                             op = o;
@@ -701,10 +738,15 @@ impl Context {
     /// Hands what this thread posted (writes, closes) to the stack now.
     /// Threaded mode batches them until the thread next waits on the stack
     /// (or for at most a millisecond); call this before blocking elsewhere
-    /// when that matters. A no-op in run-to-completion mode.
+    /// when that matters. In run-to-completion mode it sends what the
+    /// engine owes (ACKs held back until the application's next write or
+    /// wait).
     pub fn flush(&self) {
-        if let Inner::Threaded(app) = &mut *self.inner.borrow_mut() {
-            app.flush();
+        match &mut *self.inner.borrow_mut() {
+            Inner::Threaded(app) => app.flush(),
+            Inner::Direct(stack) => {
+                stack.flush(Instant::now());
+            }
         }
     }
 
@@ -742,7 +784,23 @@ fn direct_io(
                 }
             }
             r => {
-                stack.cycle();
+                stack.publish();
+                let now = Instant::now();
+                if timeout == SockOptName::SndTimeo {
+                    // A write's segments leave now.
+                    stack.flushed_at = now;
+                    stack.flush(now);
+                } else if matches!(r, Err(Errno::EAGAIN)) {
+                    // A non-blocking read that found nothing takes new
+                    // input; what the engine owes goes out with the
+                    // application's next write or wait, or within
+                    // OWED_OUTPUT_DELAY for one that only polls.
+                    stack.poll_input(now);
+                    if now.saturating_duration_since(stack.flushed_at) > OWED_OUTPUT_DELAY {
+                        stack.flushed_at = now;
+                        stack.flush(now);
+                    }
+                }
                 return r.map_err(Error::from);
             }
         }
@@ -755,3 +813,8 @@ impl Drop for Context {
         self.flush();
     }
 }
+
+/// Run-to-completion: the longest an application that only polls
+/// (non-blocking reads, never a write or a wait) holds back the ACKs and
+/// window updates the engine owes.
+const OWED_OUTPUT_DELAY: Duration = Duration::from_millis(1);

@@ -73,6 +73,9 @@ pub struct CoreStack {
     pub(crate) stats: CoreStats,
     reporter: StatsReporter,
     arp_retry_at: Option<Instant>,
+    /// Run-to-completion: when the application's calls last sent what the
+    /// engine owed.
+    pub(crate) flushed_at: Instant,
 }
 
 impl std::fmt::Debug for CoreStack {
@@ -166,6 +169,7 @@ impl CoreStack {
             stats: CoreStats::default(),
             reporter: StatsReporter::new(Duration::from_millis(s.stats_interval_ms), epoch),
             arp_retry_at: None,
+            flushed_at: epoch,
         })
     }
 
