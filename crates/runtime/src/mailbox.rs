@@ -280,30 +280,14 @@ impl<C, R> Mailbox<C, R> {
     /// `me` caches which thread registered itself for unparking. `None`
     /// when the stack thread is gone without answering (it panicked).
     pub fn wait_reply(&self, me: &mut Option<ThreadId>) -> Option<R> {
-        for _ in 0..YIELDS_BEFORE_PARK {
-            if let Some(r) = self.replies.pop() {
-                return Some(r);
-            }
-            std::thread::yield_now();
-        }
-        let current = std::thread::current();
-        if *me != Some(current.id()) {
-            *self.app_thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(current.clone());
-            *me = Some(current.id());
-        }
         loop {
-            self.app_parked.store(true, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
             if let Some(r) = self.replies.pop() {
-                self.app_parked.store(false, Ordering::SeqCst);
                 return Some(r);
             }
-            if self.exited.load(Ordering::SeqCst) {
+            if !self.wait_message(me, None) {
                 // Replies are pushed before `exited` is set: one more look.
-                self.app_parked.store(false, Ordering::SeqCst);
                 return self.replies.pop();
             }
-            std::thread::park();
         }
     }
 }
