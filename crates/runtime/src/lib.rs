@@ -45,9 +45,11 @@
 //!   connections per listener on top of the engine's own queue of
 //!   `backlog`. See the `bridge` and `app` modules.
 //! * **Run-to-completion** ([`ThreadMode::RunToCompletion`]): no stack
-//!   thread; the application thread runs the same passes itself inside its
-//!   calls (reads and writes go straight between the caller's buffer and
+//!   thread; the application thread runs the stack's passes itself inside
+//!   its calls (reads and writes go straight between the caller's buffer and
 //!   the engine), sleeping in the stack's wait when a blocking call must wait.
+//!   `epoll_wait` sends what is owed, then takes input; writes and closes
+//!   send at once with the ACKs owed, so replies and ACKs share segments.
 //!   The stack runs only inside calls (or [`Context::poll`]): with several
 //!   cores every application thread must keep calling, because its queue
 //!   also carries frames of the other cores' flows.
