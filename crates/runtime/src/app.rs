@@ -305,12 +305,12 @@ impl AppSide {
             Msg::Accepted { listener, fd, peer } => {
                 let listening = self.kind(listener) == Some(Kind::Listener);
                 self.create(fd, Kind::Socket, Readiness::EMPTY);
-                if let Some(sh) = self.shadows[fd.0 as usize].as_mut() {
+                if let Some(sh) = self.shadows.get_mut(fd.0 as usize).and_then(Option::as_mut) {
                     sh.peer = Some(peer);
                 }
                 if !listening {
                     // The listener was closed here: reset the connection.
-                    if let Some(sh) = self.shadows[fd.0 as usize].take() {
+                    if let Some(sh) = self.shadows.get_mut(fd.0 as usize).and_then(Option::take) {
                         self.drop_shadow(fd, sh);
                     }
                     self.post(Call::Abort(fd));
@@ -321,7 +321,7 @@ impl AppSide {
                     l.accepted.push_back((fd, peer));
                     inherited = (l.linger, l.rcvtimeo, l.sndtimeo);
                 }
-                if let Some(sh) = self.shadows[fd.0 as usize].as_mut() {
+                if let Some(sh) = self.shadows.get_mut(fd.0 as usize).and_then(Option::as_mut) {
                     (sh.linger, sh.rcvtimeo, sh.sndtimeo) = inherited;
                 }
                 self.publish(listener, Readiness::READABLE);
