@@ -822,10 +822,7 @@ impl AppSide {
             self.publish(fd, Readiness::EMPTY);
             return Err(Errno::EINPROGRESS.into());
         }
-        let r = match self.call(Op::Connect(fd, remote)) {
-            Reply::Unit(r) => r,
-            _ => return Err(Error::Stopped),
-        };
+        let r = self.call_unit(Op::Connect(fd, remote));
         if nonblocking || r != Err(Error::Socket(Errno::EINPROGRESS)) {
             return r;
         }
@@ -851,9 +848,26 @@ impl AppSide {
     }
 
     pub(crate) fn shutdown(&mut self, fd: Fd, how: Shutdown) -> Result<(), Error> {
-        match self.sync(Op::Shutdown(fd, how)) {
+        self.drain();
+        self.call_unit(Op::Shutdown(fd, how))
+    }
+
+    /// A synchronous call answered with `Reply::Unit`.
+    fn call_unit(&mut self, op: Op) -> Result<(), Error> {
+        match self.call(op) {
             Reply::Unit(r) => r,
             _ => Err(Error::Stopped),
+        }
+    }
+
+    /// Resets the connections a closed listener had accepted for us that
+    /// we never took (as Linux does for its accept queue).
+    fn reset_unaccepted(&mut self, accepted: &VecDeque<(Fd, SocketAddrV4)>) {
+        for &(afd, _) in accepted {
+            if let Some(a) = self.shadows.get_mut(afd.0 as usize).and_then(Option::take) {
+                self.drop_shadow(afd, a);
+            }
+            self.post(Call::Abort(afd));
         }
     }
 
@@ -870,15 +884,7 @@ impl AppSide {
                 self.post(Call::Release(fd));
                 return r;
             }
-            Kind::Listener => {
-                // Connections not accepted yet are reset, as Linux does.
-                for &(afd, _) in &sh.accepted {
-                    if let Some(a) = self.shadows.get_mut(afd.0 as usize).and_then(Option::take) {
-                        self.drop_shadow(afd, a);
-                    }
-                    self.post(Call::Abort(afd));
-                }
-            }
+            Kind::Listener => self.reset_unaccepted(&sh.accepted),
             Kind::Socket => {}
         }
         let unread = sh.rx_len > 0;
@@ -888,10 +894,7 @@ impl AppSide {
             // Unread data make close a reset (RFC 2525 section 2.17, as Linux).
             self.post(Call::Abort(fd));
         } else if linger.is_some() {
-            return match self.call(Op::CloseBlocking(fd)) {
-                Reply::Unit(r) => r,
-                _ => Err(Error::Stopped),
-            };
+            return self.call_unit(Op::CloseBlocking(fd));
         } else {
             self.post(Call::Close(fd));
         }
@@ -900,27 +903,10 @@ impl AppSide {
 
     pub(crate) fn abort(&mut self, fd: Fd) -> Result<(), Error> {
         self.drain();
-        if matches!(self.kind(fd), Some(Kind::Epoll(_)) | None) {
-            return match self.call(Op::Abort(fd)) {
-                Reply::Unit(r) => r,
-                _ => Err(Error::Stopped),
-            };
-        }
-        let r = match self.call(Op::Abort(fd)) {
-            Reply::Unit(r) => r,
-            _ => Err(Error::Stopped),
-        };
-        if r.is_ok() {
+        let r = self.call_unit(Op::Abort(fd));
+        if r.is_ok() && !matches!(self.kind(fd), Some(Kind::Epoll(_)) | None) {
             if let Some(sh) = self.shadows.get_mut(fd.0 as usize).and_then(Option::take) {
-                if sh.kind == Kind::Listener {
-                    for &(afd, _) in &sh.accepted {
-                        if let Some(a) = self.shadows.get_mut(afd.0 as usize).and_then(Option::take)
-                        {
-                            self.drop_shadow(afd, a);
-                        }
-                        self.post(Call::Abort(afd));
-                    }
-                }
+                self.reset_unaccepted(&sh.accepted);
                 self.drop_shadow(fd, sh);
             }
         }

@@ -175,6 +175,16 @@ pub(crate) fn pool_put(pool: &BufPool, mut buf: Vec<u8>) {
 
 type Mb = Mailbox<Call, Msg>;
 
+/// The room a write on `fd` has, less the written bytes the engine has not
+/// taken yet (see [`Level::room`]).
+fn room(stack: &mut CoreStack, fd: Fd, link: &Link) -> Option<u32> {
+    let pending = link.pending.len();
+    stack
+        .sockets
+        .send_room(fd)
+        .map(|r| r.saturating_sub(pending).min(u32::MAX as usize) as u32)
+}
+
 /// The descriptor a synchronous op is about (to report its level after).
 fn op_fd(op: &Op) -> Option<Fd> {
     match op {
@@ -394,12 +404,8 @@ impl Bridge {
     /// `fd`'s level now, without moving anything.
     fn snapshot(&mut self, stack: &mut CoreStack, fd: Fd) -> Option<Level> {
         let link = self.links.get(fd.0 as usize).filter(|l| l.open)?;
-        let s = &mut stack.sockets;
-        let level = s.readiness(fd).ok()?;
-        let pending = link.pending.len();
-        let room = s
-            .send_room(fd)
-            .map(|r| r.saturating_sub(pending).min(u32::MAX as usize) as u32);
+        let level = stack.sockets.readiness(fd).ok()?;
+        let room = room(stack, fd, link);
         Some(Level {
             fd,
             level,
@@ -528,15 +534,11 @@ impl Bridge {
         if let Some(buf) = data {
             self.send(mb, Msg::Data { fd, buf });
         }
-        let s = &mut stack.sockets;
         let link = &mut self.links[idx];
-        let Ok(level) = s.readiness(fd) else {
+        let Ok(level) = stack.sockets.readiness(fd) else {
             return;
         };
-        let pending = link.pending.len();
-        let room = s
-            .send_room(fd)
-            .map(|r| r.saturating_sub(pending).min(u32::MAX as usize) as u32);
+        let room = room(stack, fd, link);
         let now = (level, room);
         if link.last == Some(now) && wake.is_empty() && !moved {
             return;

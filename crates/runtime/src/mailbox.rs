@@ -1,18 +1,18 @@
 //! The crossing between an application thread and its stack thread: two
-//! bounded lock-free queues (calls one way, replies the other) and the
-//! sleep/wake handshake of both sides.
+//! bounded lock-free queues (calls one way; replies and other messages the
+//! other) and the sleep/wake handshake of both sides.
 //!
 //! Each side has one producer and one consumer. No lock is taken on the
 //! fast path; a side that finds nothing to do sleeps, and the other wakes it
 //! only when it announced that it sleeps:
 //!
 //! * the stack thread sets `stack_idle` before its select-style wait and
-//!   re-checks the call queue; the application pushes a call, then reads
-//!   `stack_idle` and, if set, signals the stack's [`Waker`] (an eventfd in
-//!   the stack's poll set);
-//! * the application, waiting for its reply, yields a few times (its stack
+//!   re-checks the call queue; the application posts calls and, when it
+//!   wants them taken ([`Mailbox::kick`]), reads `stack_idle` and, if set,
+//!   signals the stack's [`Waker`] (an eventfd in the stack's poll set);
+//! * the application, waiting for messages, yields a few times (its stack
 //!   thread runs on the same core), then sets `app_parked`, re-checks and
-//!   parks its thread; the stack pushes the reply and unparks it if
+//!   parks its thread; the stack delivers a batch and unparks it if
 //!   `app_parked` was set.
 //!
 //! Both handshakes are Dekker-style (store flag, full fence, load the other
@@ -35,7 +35,7 @@ pub const MAILBOX_CAPACITY: usize = 1024;
 /// until the application drained some.
 pub const MESSAGE_CAPACITY: usize = 4096;
 
-/// Times the application yields before parking while it waits for a reply.
+/// Times the application yields before parking while it waits for messages.
 const YIELDS_BEFORE_PARK: u32 = 16;
 
 /// The shared state of one application/stack pair.
@@ -76,33 +76,6 @@ impl<C, R> Mailbox<C, R> {
         self.calls.pop()
     }
 
-    /// True when calls are waiting.
-    pub fn has_calls(&self) -> bool {
-        !self.calls.is_empty()
-    }
-
-    /// Posts a reply and wakes the application if it sleeps. Never fails:
-    /// the application has at most one call outstanding, so the queue has room.
-    pub fn reply(&self, r: R) {
-        let mut r = r;
-        while let Err(back) = self.replies.push(r) {
-            // Unreachable with one call in flight; never drop a reply.
-            r = back;
-            std::thread::yield_now();
-        }
-        fence(Ordering::SeqCst);
-        if self.app_parked.swap(false, Ordering::SeqCst) {
-            let t = self
-                .app_thread
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(t) = t {
-                t.unpark();
-            }
-        }
-    }
-
     /// Queues a message for the application without waking it (a pass
     /// wakes it once, with [`wake_app`](Self::wake_app), after its batch).
     /// Returns the message back when the queue is full.
@@ -114,14 +87,18 @@ impl<C, R> Mailbox<C, R> {
     pub fn wake_app(&self) {
         fence(Ordering::SeqCst);
         if self.app_parked.swap(false, Ordering::SeqCst) {
-            let t = self
-                .app_thread
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(t) = t {
-                t.unpark();
-            }
+            self.unpark_app();
+        }
+    }
+
+    fn unpark_app(&self) {
+        let t = self
+            .app_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(t) = t {
+            t.unpark();
         }
     }
 
@@ -138,9 +115,8 @@ impl<C, R> Mailbox<C, R> {
         }
     }
 
-    /// The stack thread stops: calls sent from now on are taken back by
-    /// the application ([`take_back_call`](Self::take_back_call)); the stack
-    /// still answers those already queued.
+    /// The stack thread stops: it still answers the calls already queued;
+    /// the application stops posting new ones.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
     }
@@ -151,14 +127,7 @@ impl<C, R> Mailbox<C, R> {
     pub fn mark_exited(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.exited.store(true, Ordering::SeqCst);
-        let t = self
-            .app_thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(t) = t {
-            t.unpark();
-        }
+        self.unpark_app();
     }
 
     /// True once [`close`](Self::close) was called.
@@ -177,17 +146,6 @@ impl<C, R> Mailbox<C, R> {
     }
 
     // ---- application side ----
-
-    /// Queues a call and wakes the stack thread if it sleeps. Returns the
-    /// call back when the queue is full (never with one call in flight).
-    pub fn send_call(&self, c: C) -> Result<(), C> {
-        self.calls.push(c)?;
-        fence(Ordering::SeqCst);
-        if self.stack_idle.load(Ordering::SeqCst) {
-            self.stack_waker.wake();
-        }
-        Ok(())
-    }
 
     /// Queues a call without waking the stack: asynchronous calls gather
     /// here and the stack takes them as one batch on its next pass (see
@@ -265,30 +223,9 @@ impl<C, R> Mailbox<C, R> {
         }
     }
 
-    /// Application side, after finding the mailbox closed: takes back a call
-    /// the stack will never see. `None` when the stack took it (a reply follows).
-    pub fn take_back_call(&self) -> Option<C> {
-        self.calls.pop()
-    }
-
     /// Wakes the stack thread unconditionally (shutdown).
     pub fn wake_stack(&self) {
         self.stack_waker.wake();
-    }
-
-    /// Waits for the next reply: yields first, then parks the thread.
-    /// `me` caches which thread registered itself for unparking. `None`
-    /// when the stack thread is gone without answering (it panicked).
-    pub fn wait_reply(&self, me: &mut Option<ThreadId>) -> Option<R> {
-        loop {
-            if let Some(r) = self.replies.pop() {
-                return Some(r);
-            }
-            if !self.wait_message(me, None) {
-                // Replies are pushed before `exited` is set: one more look.
-                return self.replies.pop();
-            }
-        }
     }
 }
 
@@ -309,6 +246,31 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// The application's side of one synchronous call's answer.
+    fn wait_reply(mb: &Mailbox<u32, u32>, me: &mut Option<ThreadId>) -> Option<u32> {
+        loop {
+            if let Some(r) = mb.take_message() {
+                return Some(r);
+            }
+            if !mb.wait_message(me, None) {
+                // Messages are delivered before `exited` is set: one more look.
+                return mb.take_message();
+            }
+        }
+    }
+
+    /// A call the application waits on: posted, then the stack woken.
+    fn send_call(mb: &Mailbox<u32, u32>, c: u32) {
+        mb.post(c).unwrap();
+        mb.kick();
+    }
+
+    /// The stack's answer: delivered, then the application woken.
+    fn reply(mb: &Mailbox<u32, u32>, r: u32) {
+        mb.deliver(r).unwrap();
+        mb.wake_app();
+    }
+
     #[test]
     fn calls_and_replies_cross_without_lost_wakeups() {
         let waiter = Waiter::new(WaitConfig {
@@ -323,7 +285,7 @@ mod tests {
                 let mut served = 0;
                 while served < 2000 {
                     while let Some(c) = mb.take_call() {
-                        mb.reply(c + 1);
+                        reply(&mb, c + 1);
                         served += 1;
                     }
                     if served < 2000 && mb.stack_may_sleep() {
@@ -340,8 +302,8 @@ mod tests {
         let mut me = None;
         let start = std::time::Instant::now();
         for i in 0..2000u32 {
-            mb.send_call(i).unwrap();
-            assert_eq!(mb.wait_reply(&mut me), Some(i + 1));
+            send_call(&mb, i);
+            assert_eq!(wait_reply(&mb, &mut me), Some(i + 1));
         }
         stack.join().unwrap();
         // A lost wake-up would stall a round trip for the 5 s wait timeout.
@@ -366,17 +328,17 @@ mod tests {
                         if c == 2 {
                             panic!("stack bug (expected by this test)");
                         }
-                        mb.reply(c);
+                        reply(&mb, c);
                     }
                     std::thread::yield_now();
                 }
             })
         };
         let mut me = None;
-        mb.send_call(1).unwrap();
-        assert_eq!(mb.wait_reply(&mut me), Some(1));
-        mb.send_call(2).unwrap();
-        assert_eq!(mb.wait_reply(&mut me), None);
+        send_call(&mb, 1);
+        assert_eq!(wait_reply(&mb, &mut me), Some(1));
+        send_call(&mb, 2);
+        assert_eq!(wait_reply(&mb, &mut me), None);
         assert!(stack.join().is_err());
     }
 }
