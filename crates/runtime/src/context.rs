@@ -446,15 +446,16 @@ impl Context {
                 loop {
                     match api::execute(stack, op) {
                         Outcome::Done(r) => {
-                            // No pass per call: the output of a write, close
-                            // or connect leaves now, with the ACKs owed for
-                            // the input the application answered (one segment
-                            // carries both); input waits for the next wait.
+                            // No pass per call: input waits for the next
+                            // wait, and the output of a write, close or
+                            // connect leaves with the ACKs owed for the input
+                            // the application answered (one segment carries
+                            // both).
                             stack.publish();
-                            if output {
-                                let now = Instant::now();
-                                stack.flushed_at = now;
-                                stack.flush(now);
+                            if waits {
+                                stack.in_batch = matches!(r, Reply::Events(Ok(n), _) if n > 0);
+                            } else if output {
+                                send_output(stack);
                             }
                             return r;
                         }
@@ -464,8 +465,10 @@ impl Context {
                                 return api::expire(stack, o);
                             }
                             // Output of the last input that no event of the
-                            // application answered (SYN-ACKs, ACKs) goes now;
-                            // then new input.
+                            // application answered (SYN-ACKs, ACKs), and what
+                            // its batch of events held, goes now; then new
+                            // input.
+                            stack.in_batch = false;
                             let now = Instant::now();
                             let sent = stack.flush(now);
                             stack.flushed_at = now;
@@ -739,8 +742,9 @@ impl Context {
     /// Threaded mode batches them until the thread next waits on the stack
     /// (or for at most a millisecond); call this before blocking elsewhere
     /// when that matters. In run-to-completion mode it sends what the
-    /// engine owes (ACKs held back until the application's next write or
-    /// wait).
+    /// engine owes: ACKs held back until the application's next write or
+    /// wait, and the output of the batch of events being handled (held
+    /// until the next wait).
     pub fn flush(&self) {
         match &mut *self.inner.borrow_mut() {
             Inner::Threaded(app) => app.flush(),
@@ -779,6 +783,7 @@ fn direct_io(
                 if until.is_some_and(|d| Instant::now() >= d) {
                     return Err(Errno::EAGAIN.into());
                 }
+                stack.in_batch = false;
                 if !stack.cycle() && !stack.has_forwarded() {
                     stack.wait(until);
                 }
@@ -787,9 +792,7 @@ fn direct_io(
                 stack.publish();
                 let now = Instant::now();
                 if timeout == SockOptName::SndTimeo {
-                    // A write's segments leave now.
-                    stack.flushed_at = now;
-                    stack.flush(now);
+                    send_output(stack);
                 } else if matches!(r, Err(Errno::EAGAIN)) {
                     // A non-blocking read that found nothing takes new
                     // input; what the engine owes goes out with the
@@ -814,7 +817,31 @@ impl Drop for Context {
     }
 }
 
-/// Run-to-completion: the longest an application that only polls
-/// (non-blocking reads, never a write or a wait) holds back the ACKs and
-/// window updates the engine owes.
+/// Run-to-completion: sends the output of a write, close, shutdown or
+/// connect, with the ACKs owed, unless the call is part of a batch of
+/// events the application is handling.
+///
+/// Inside a batch (after an `epoll_wait` that returned events, until the
+/// application waits or blocks again) output is held, so that the answers
+/// to a whole batch of events leave in one transmit batch (one TX ring
+/// kick), a close's FIN rides on the segment of the write before it, and a
+/// reply carries the ACK of the request. This is how mTCP's batched
+/// crossing behaves, and how poll-loop stacks send at the end of a loop
+/// iteration. The hold lasts at most [`OWED_OUTPUT_DELAY`] after the batch
+/// began: the first output call after that sends everything. An
+/// application that handles events and then blocks outside the stack calls
+/// [`Context::flush`] first.
+fn send_output(stack: &mut CoreStack) {
+    let now = Instant::now();
+    if stack.in_batch && now.saturating_duration_since(stack.flushed_at) < OWED_OUTPUT_DELAY {
+        return;
+    }
+    stack.flushed_at = now;
+    stack.flush(now);
+}
+
+/// Run-to-completion: the longest output is held back, for an application
+/// that only polls (non-blocking reads, never a write or a wait: the ACKs
+/// and window updates the engine owes) and for one handling a batch of
+/// events (see [`send_output`]).
 const OWED_OUTPUT_DELAY: Duration = Duration::from_millis(1);

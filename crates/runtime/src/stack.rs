@@ -76,6 +76,9 @@ pub struct CoreStack {
     /// Run-to-completion: when the application's calls last sent what the
     /// engine owed.
     pub(crate) flushed_at: Instant,
+    /// Run-to-completion: the application is handling the events its last
+    /// `epoll_wait` returned (its output is held until it waits again).
+    pub(crate) in_batch: bool,
 }
 
 impl std::fmt::Debug for CoreStack {
@@ -170,6 +173,7 @@ impl CoreStack {
             reporter: StatsReporter::new(Duration::from_millis(s.stats_interval_ms), epoch),
             arp_retry_at: None,
             flushed_at: epoch,
+            in_batch: false,
         })
     }
 

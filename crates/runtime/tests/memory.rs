@@ -916,3 +916,105 @@ fn receive_and_send_timeouts_threaded() {
 fn receive_and_send_timeouts_run_to_completion() {
     receive_and_send_timeouts(ThreadMode::RunToCompletion);
 }
+
+/// Run-to-completion holds the output of a batch of events until the
+/// application waits again: a reply and the close after it leave as one
+/// segment (data and FIN) at the next `epoll_wait`. The hold ends after
+/// `OWED_OUTPUT_DELAY` (1 ms), and outside a batch a write leaves at once.
+#[test]
+fn run_to_completion_sends_a_batch_s_output_at_the_next_wait() {
+    const MSG: usize = 64;
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::RunToCompletion);
+    let server = std::thread::spawn(move || {
+        let ctx = sctx.remove(0);
+        let tx = |ctx: &Context| ctx.stats().tx_packets;
+        let l = ctx.socket_nonblocking().unwrap();
+        ctx.bind(l, server_addr()).unwrap();
+        ctx.listen(l, 16).unwrap();
+        let ep = ctx.epoll_create().unwrap();
+        let idle = ctx.epoll_create().unwrap();
+        ctx.epoll_add(ep, l, Events::IN).unwrap();
+        let mut events = vec![Event::default(); 8];
+        // Waits for the next connection's request; returns it unread, with
+        // the application inside the batch epoll_wait returned.
+        let next_request = |ctx: &Context, events: &mut Vec<Event>| -> Fd {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let c = loop {
+                assert!(Instant::now() < deadline, "no connection");
+                let n = ctx
+                    .epoll_wait(ep, events, Some(Duration::from_millis(100)))
+                    .unwrap();
+                if n > 0 {
+                    if let Ok((c, _)) = ctx.accept(l) {
+                        break c;
+                    }
+                }
+            };
+            ctx.epoll_add(ep, c, Events::IN).unwrap();
+            loop {
+                assert!(Instant::now() < deadline, "no request");
+                let n = ctx
+                    .epoll_wait(ep, events, Some(Duration::from_millis(100)))
+                    .unwrap();
+                if events[..n].iter().any(|e| e.data == u64::from(c.0)) {
+                    let mut buf = [0u8; MSG];
+                    let mut got = 0;
+                    while got < MSG {
+                        got += ctx.read(c, &mut buf[got..]).unwrap();
+                    }
+                    return c;
+                }
+            }
+        };
+
+        // 1. Inside a batch: the reply and the FIN wait for the next wait,
+        //    then leave as one segment.
+        let c = next_request(&ctx, &mut events);
+        let before = tx(&ctx);
+        assert_eq!(ctx.write(c, &[1; MSG]).unwrap(), MSG);
+        ctx.close(c).unwrap();
+        assert_eq!(tx(&ctx), before, "a batch's output waits for the next wait");
+        ctx.epoll_wait(idle, &mut events, Some(Duration::ZERO))
+            .unwrap();
+        assert_eq!(tx(&ctx), before + 1, "reply and FIN share one segment");
+
+        // 2. A batch that lasts longer than the hold: the write sends.
+        let c = next_request(&ctx, &mut events);
+        std::thread::sleep(Duration::from_millis(3));
+        let before = tx(&ctx);
+        assert_eq!(ctx.write(c, &[2; MSG]).unwrap(), MSG);
+        assert!(tx(&ctx) > before, "held at most OWED_OUTPUT_DELAY");
+        ctx.close(c).unwrap();
+
+        // 3. Outside a batch (the last wait returned nothing): at once.
+        let c = next_request(&ctx, &mut events);
+        assert_eq!(
+            ctx.epoll_wait(idle, &mut events, Some(Duration::ZERO))
+                .unwrap(),
+            0
+        );
+        let before = tx(&ctx);
+        assert_eq!(ctx.write(c, &[3; MSG]).unwrap(), MSG);
+        assert!(tx(&ctx) > before, "a write outside a batch leaves at once");
+        ctx.close(c).unwrap();
+        // The last close goes out before the test waits on the client.
+        ctx.flush();
+        ctx
+    });
+    let ctx = cctx.remove(0);
+    for i in 1..=3u8 {
+        let mut s = connect_retry(&ctx);
+        // A server that failed never answers: time out rather than hang.
+        ctx.setsockopt(s.fd(), SockOpt::RcvTimeo(Some(Duration::from_secs(5))))
+            .unwrap();
+        s.write_all(&[0; MSG]).unwrap();
+        let mut got = Vec::new();
+        let r = s.read_to_end(&mut got);
+        if server.is_finished() && r.is_err() {
+            break;
+        }
+        r.unwrap();
+        assert_eq!(got, [i; MSG], "connection {i}");
+    }
+    drop(server.join().unwrap());
+}
