@@ -460,10 +460,9 @@ pub(crate) fn execute(stack: &mut CoreStack, op: Op) -> Outcome {
                     },
                     deadline,
                 ),
-                Ok(n) => {
-                    events.truncate(n);
-                    done(Reply::Events(Ok(n), events))
-                }
+                // The first n are filled; the buffer keeps its length for
+                // the next wait.
+                Ok(n) => done(Reply::Events(Ok(n), events)),
                 Err(e) => done(Reply::Events(Err(e.into()), events)),
             }
         }
@@ -517,10 +516,7 @@ fn close_fd(stack: &mut CoreStack, fd: Fd) -> Result<(), Error> {
 /// The reply an op gets when its deadline passes while blocked.
 pub(crate) fn expire(stack: &mut CoreStack, op: Op) -> Reply {
     match op {
-        Op::EpollWait { mut events, .. } => {
-            events.clear();
-            Reply::Events(Ok(0), events)
-        }
+        Op::EpollWait { events, .. } => Reply::Events(Ok(0), events),
         Op::Recv { mut buf, .. } => {
             buf.clear();
             Reply::Data(Err(Errno::EAGAIN.into()), buf)

@@ -79,6 +79,10 @@ pub struct CoreStack {
     /// Run-to-completion: the application is handling the events its last
     /// `epoll_wait` returned (its output is held until it waits again).
     pub(crate) in_batch: bool,
+    /// Run-to-completion: bytes written since the last flush.
+    pub(crate) held_bytes: usize,
+    /// Run-to-completion: the buffer `epoll_wait` fills, kept between calls.
+    pub(crate) event_buf: Vec<epoll_events::Event>,
 }
 
 impl std::fmt::Debug for CoreStack {
@@ -174,6 +178,8 @@ impl CoreStack {
             arp_retry_at: None,
             flushed_at: epoch,
             in_batch: false,
+            held_bytes: 0,
+            event_buf: Vec::new(),
         })
     }
 
@@ -257,6 +263,7 @@ impl CoreStack {
     /// send, in batches, then housekeeping (ARP). Returns true when a frame
     /// was sent.
     pub fn flush(&mut self, now: Instant) -> bool {
+        self.held_bytes = 0;
         let work = self.transmit(now);
         self.housekeeping(now);
         work
