@@ -50,8 +50,9 @@
 //!   the engine), sleeping in the stack's wait when a blocking call must wait.
 //!   `epoll_wait` sends what is owed, then takes input; the writes and
 //!   closes of the batch of events it returned are held until the next
-//!   wait (at most 1 ms), so replies, ACKs and FINs share segments and a
-//!   batch leaves in one transmit; outside a batch they send at once.
+//!   wait (at most 5 ms and 16 KiB), so replies, ACKs and FINs share
+//!   segments and a batch leaves in one transmit; outside a batch they
+//!   send at once.
 //!   The stack runs only inside calls (or [`Context::poll`]): with several
 //!   cores every application thread must keep calling, because its queue
 //!   also carries frames of the other cores' flows.
