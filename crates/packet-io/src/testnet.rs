@@ -19,6 +19,7 @@ use crate::sys;
 use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
@@ -161,6 +162,35 @@ pub struct VethPair {
     pub peer_ip: Ipv4Addr,
 }
 
+/// Deletes the namespaces (and with them the veth ends) of pairs whose
+/// process is gone: a test or benchmark killed by a signal never runs its
+/// `Drop`. The name carries the creator's pid; `/proc/<pid>` tells whether
+/// it still runs.
+fn sweep_stale_pairs() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        if stale_pair_pid(name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = Command::new("ip").args(["netns", "del", name]).output();
+        }
+    }
+}
+
+/// The creator's pid in a pair namespace's name (`pio<pid>x<n>a` or `...b`).
+fn stale_pair_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("pio")?;
+    let (pid, tail) = rest.split_once('x')?;
+    let n = tail.strip_suffix('a').or_else(|| tail.strip_suffix('b'))?;
+    if n.is_empty() || !n.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
 /// Formats a MAC address the way `ip` wants it.
 pub fn mac_string(mac: [u8; 6]) -> String {
     mac.iter()
@@ -175,8 +205,11 @@ impl VethPair {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
-        let base = format!("pio{}x{}", pid % 1_000_000, n);
+        // "pio" + pid (at most 7 digits) + "x" + 3 digits + "a" fits the
+        // 15 bytes of an interface name.
+        let base = format!("pio{pid}x{}", n % 1000);
         let (a, b) = (format!("{base}a"), format!("{base}b"));
+        sweep_stale_pairs();
         // A stale pair with these names can only be left by a dead process
         // that had our pid: remove it.
         for ns in [&a, &b] {
@@ -357,5 +390,26 @@ impl UdpBatch {
     pub fn send_connected(&mut self, n: usize) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         self.mmsg.send(self.socket.as_raw_fd(), n, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale_pair_pid;
+
+    #[test]
+    fn pair_names_carry_the_creator_pid() {
+        for (name, pid) in [
+            ("pio4194303x999a", Some(4_194_303)),
+            ("pio12x0b", Some(12)),
+            ("pio12x0", None),
+            ("pio12x0c", None),
+            ("piox0a", None),
+            ("pio12xa", None),
+            ("other", None),
+            ("pio12x3ab", None),
+        ] {
+            assert_eq!(stale_pair_pid(name), pid, "{name}");
+        }
     }
 }
