@@ -152,13 +152,14 @@ impl NetStack for OurStack {
             .enumerate()
             .map(|(i, s)| {
                 format!(
-                    "core {i}: rx {} pkts / {} B, tx {} pkts / {} B, drops {}, \
+                    "core {i}: rx {} pkts / {} B, tx {} pkts / {} B, drops {} (device {}), \
                      retransmissions {}, active flows {}, forwarded in/out {}/{}, app calls {}",
                     s.rx_packets,
                     s.rx_bytes,
                     s.tx_packets,
                     s.tx_bytes,
                     s.drops,
+                    s.device_drops,
                     s.retransmissions,
                     s.active_flows,
                     s.forwarded_in,

@@ -230,6 +230,7 @@ impl CoreStack {
         self.stats.tx_packets = dev.tx_packets;
         self.stats.tx_bytes = dev.tx_bytes;
         self.stats.tx_ring_full = dev.tx_ring_full;
+        self.stats.device_drops = dev.rx_drop_fill_empty + dev.rx_drop_ring_full;
         self.stats
     }
 

@@ -18,9 +18,13 @@ pub struct CoreStats {
     pub forwarded_in: u64,
     /// Frames handed to the owning core.
     pub forwarded_out: u64,
-    /// Frames dropped: malformed, not for us, unsupported, forwarding queue
-    /// full, unroutable, or the device dropped them.
+    /// Frames the stack dropped: malformed, not for us, unsupported,
+    /// forwarding queue full or unroutable.
     pub drops: u64,
+    /// Frames the device queue dropped before the stack saw them: the
+    /// receive ring was full or the fill ring had no free frame (AF_XDP's
+    /// `XDP_STATISTICS`). Losses the peer sees as retransmissions.
+    pub device_drops: u64,
     /// TCP segments retransmitted (from the engine).
     pub retransmissions: u64,
     /// Connections the engine holds now.
