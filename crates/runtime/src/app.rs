@@ -12,6 +12,7 @@
 
 use crate::api::{self, Error, Expect, Op, Reply};
 use crate::bridge::{pool_put, pool_take, BufPool, Call, Level, Msg};
+use crate::driver::{lock, try_lock, Driver};
 use crate::mailbox::Mailbox;
 use crate::MAX_CALL_BYTES;
 use epoll_events::{CtlOp, EpollContext, EpollId, Event, Events};
@@ -19,7 +20,7 @@ use socket_api::{Errno, Fd, MsgFlags, Readiness, Shutdown, SockOpt, SockOptName}
 use std::collections::VecDeque;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddrV4;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -166,6 +167,10 @@ impl Shadow {
 pub(crate) struct AppSide {
     mb: Arc<Mb>,
     pool: Arc<BufPool>,
+    /// The stack side, run by this thread while it waits (see `driver`).
+    driver: Arc<Mutex<Driver>>,
+    /// How long a wait polls the stack before it parks.
+    spin: Duration,
     me: Option<ThreadId>,
     shadows: Vec<Option<Shadow>>,
     epoll: EpollContext,
@@ -193,12 +198,16 @@ impl AppSide {
     pub(crate) fn new(
         mb: Arc<Mb>,
         pool: Arc<BufPool>,
+        driver: Arc<Mutex<Driver>>,
+        spin: Duration,
         epoll: EpollContext,
         max_fds: usize,
     ) -> Self {
         AppSide {
             mb,
             pool,
+            driver,
+            spin,
             me: None,
             shadows: (0..max_fds).map(|_| None).collect(),
             epoll,
@@ -393,11 +402,58 @@ impl AppSide {
             self.drain();
             return false;
         }
-        self.mb.kick();
-        self.mb.wait_message(&mut self.me, deadline);
+        if !self.drive(deadline) {
+            self.mb.kick();
+            self.mb.wait_message(&mut self.me, deadline);
+            self.mb.kick_device();
+        }
         self.waited = Instant::now();
         self.drain();
         !self.mb.has_exited()
+    }
+
+    /// Runs passes of the stack on this thread while it would otherwise
+    /// wait, polling for up to `spin` after the last pass that did
+    /// anything; a stack thread holding the stack lets go at the end of its
+    /// pass or wakes from its device wait to do so. True when messages
+    /// arrived; false when the caller should park (nothing came within
+    /// `spin`, `deadline` passed, or the stack stopped).
+    fn drive(&mut self, deadline: Option<Instant>) -> bool {
+        let mut idle_since = Instant::now();
+        loop {
+            if self.mb.has_message() {
+                return true;
+            }
+            if self.mb.is_closed() {
+                return false;
+            }
+            let mut d = match try_lock(&self.driver) {
+                Some(d) => d,
+                None => {
+                    // The stack thread runs a pass, or sleeps on the device
+                    // holding the stack: it lets go for us.
+                    self.mb.want_driver(true);
+                    let d = lock(&self.driver);
+                    self.mb.want_driver(false);
+                    d
+                }
+            };
+            let work = d.pass(&self.mb, &self.pool);
+            // This thread reads what the pass delivered: no wake-up owed.
+            d.delivered_to_self();
+            drop(d);
+            if self.mb.has_message() {
+                return true;
+            }
+            let now = Instant::now();
+            if work {
+                idle_since = now;
+            } else if now.saturating_duration_since(idle_since) >= self.spin
+                || deadline.is_some_and(|d| now >= d)
+            {
+                return false;
+            }
+        }
     }
 
     /// A synchronous call: posts `op` and waits for its reply.
@@ -417,7 +473,11 @@ impl AppSide {
                 self.drain();
                 return self.reply.take().unwrap_or_else(|| expect.stopped());
             }
-            self.mb.wait_message(&mut self.me, None);
+            if !self.drive(None) {
+                self.mb.kick();
+                self.mb.wait_message(&mut self.me, None);
+                self.mb.kick_device();
+            }
             self.waited = Instant::now();
         }
     }

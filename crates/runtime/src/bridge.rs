@@ -464,9 +464,15 @@ impl Bridge {
     /// the pass transmitted, so that an application that preempts the
     /// stack does not hold back its frames).
     pub(crate) fn wake_app(&mut self, mb: &Mb) {
-        if std::mem::take(&mut self.delivered) {
+        if self.take_delivered() {
             mb.wake_app();
         }
+    }
+
+    /// Whether passes delivered anything since the last call (and forgets
+    /// it).
+    pub(crate) fn take_delivered(&mut self) -> bool {
+        std::mem::take(&mut self.delivered)
     }
 
     fn examine(&mut self, stack: &mut CoreStack, mb: &Mb, pool: &BufPool, fd: Fd, wake: Readiness) {

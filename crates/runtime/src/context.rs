@@ -4,8 +4,9 @@
 use crate::affinity::ForwardLink;
 use crate::api::{self, Error, Op, Outcome, Reply};
 use crate::app::AppSide;
-use crate::bridge::{Bridge, BufPool, Call, Msg, POOL_BUFFERS};
+use crate::bridge::{BufPool, Call, Msg, POOL_BUFFERS};
 use crate::config::{Backend, RuntimeConfig, ThreadMode, XdpAttach};
+use crate::driver::{lock, try_lock, Driver, BACKSTOP};
 use crate::mailbox::Mailbox;
 use crate::queue::AnyQueue;
 use crate::stack::{CoreLinks, CoreStack, StackError};
@@ -17,7 +18,7 @@ use std::cell::RefCell;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -207,19 +208,22 @@ impl Runtime {
                     let pool = Arc::new(BufPool::new(POOL_BUFFERS));
                     let thread_pool = Arc::clone(&pool);
                     let max_fds = config.stack.max_concurrency + crate::stack::EXTRA_FDS;
+                    let spin = Duration::from_micros(config.stack.spin_us);
                     let epoll = epoll_events::EpollContext::new(epoll_events::Limits {
                         max_instances: 16,
                         max_fds,
                         max_registrations: max_fds * 2,
                     })
                     .map_err(|e| StartError::Stack(StackError::Epoll(e)))?;
+                    let driver = Arc::new(Mutex::new(Driver::new(stack, max_fds)));
+                    let thread_driver = Arc::clone(&driver);
                     let handle = std::thread::Builder::new()
                         .name(format!("mtcp-stack-{core}"))
                         .spawn(move || {
                             if pin {
                                 pin_to(cpu);
                             }
-                            stack_thread(stack, &thread_mb, &stop, &thread_pool, max_fds);
+                            stack_thread(&thread_driver, &thread_mb, &stop, &thread_pool);
                         })
                         .map_err(StartError::Spawn)?;
                     rt.threads.push(handle);
@@ -229,7 +233,7 @@ impl Runtime {
                         cpu,
                         pin,
                         inner: RefCell::new(Inner::Threaded(Box::new(AppSide::new(
-                            mb, pool, epoll, max_fds,
+                            mb, pool, driver, spin, epoll, max_fds,
                         )))),
                     });
                 }
@@ -268,87 +272,96 @@ fn pin_to(cpu: usize) -> bool {
     ok
 }
 
-/// The stack thread: the mTCP loop of one core.
-fn stack_thread(mut stack: CoreStack, mb: &Mb, stop: &AtomicBool, pool: &BufPool, max_fds: usize) {
+/// The stack thread: the mTCP loop of one core (see the `driver` module for
+/// who runs the passes when).
+fn stack_thread(driver: &Mutex<Driver>, mb: &Mb, stop: &AtomicBool, pool: &BufPool) {
     let _exit = crate::mailbox::ExitGuard(mb);
-    let mut bridge = Bridge::new(max_fds);
-    let mut parked: Option<(Op, Option<Instant>)> = None;
+    mb.register_stack_thread();
     let mut busy_passes = 0;
     let mut backstop = POST_BACKSTOP;
+    // The application has not waited on the stack yet: until it does, this
+    // thread watches the device.
+    let mut app_started = false;
+    // Woken from the device: run a pass at once.
+    let mut woken = false;
     loop {
         if stop.load(Ordering::Acquire) {
-            // Close first: a call posted after this is never taken, and the
-            // application sees the stack gone; every call before it is
-            // answered here.
-            mb.close();
-            if let Some((op, _)) = parked.take() {
-                let _ = mb.deliver(Msg::Reply(api::stopped(op), None));
-            }
-            while let Some(call) = mb.take_call() {
-                if let Call::Sync(op) = call {
-                    let _ = mb.deliver(Msg::Reply(api::stopped(op), None));
-                }
-            }
-            mb.wake_app();
+            lock(driver).stop(mb);
             return;
         }
-        stack.count_pass();
-        let now = Instant::now();
-        // 1-2. receive a batch and run the engine over it; 3. expired timers
-        let mut work = stack.receive(now);
-        work |= stack.run_timers(now);
-        // 4. application calls, as one batch: a waiting one first
-        if let Some((op, deadline)) = parked.take() {
-            if work || deadline.is_some_and(|d| now >= d) {
-                parked = bridge.retry(&mut stack, mb, op, now, deadline);
-            } else {
-                parked = Some((op, deadline));
+        app_started |= mb.app_parked() || mb.app_wants_driver();
+        if app_started && !mb.app_parked() {
+            // The application runs: it runs the passes itself when it
+            // waits. Back it up for the time it works elsewhere.
+            busy_passes = 0;
+            if !std::mem::take(&mut woken) {
+                mb.backstop_sleep(BACKSTOP);
             }
-        }
-        while parked.is_none() {
-            let Some(call) = mb.take_call() else {
-                break;
+            if mb.app_parked() {
+                continue;
+            }
+            let Some(mut d) = try_lock(driver) else {
+                continue;
             };
-            work = true;
-            backstop = POST_BACKSTOP;
-            parked = bridge.handle(&mut stack, mb, pool, call);
+            if mb.is_closed() || d.pass(mb, pool) {
+                d.wake_app(mb);
+                continue;
+            }
+            // Nothing to do: watch the device (the application kicks us
+            // when it waits and finds the driver held).
+            d.wake_app(mb);
+            sleep_on_device(&mut d, mb, &mut backstop);
+            woken = true;
+            continue;
         }
-        // 5. publish: data, accepted connections and levels to the application
-        bridge.publish(&mut stack, mb, pool);
-        // 6. transmit (control segments first)
-        work |= stack.transmit(now);
-        stack.housekeeping(now);
-        if work || stack.has_forwarded() {
+        let mut d = lock(driver);
+        let had_calls = mb.has_calls();
+        let work = d.pass(mb, pool);
+        if had_calls {
+            backstop = POST_BACKSTOP;
+        }
+        if work && !mb.app_wants_driver() {
             // More to do: the application, sharing our CPU, would take it
             // over if woken now; wake it every few passes only, so that it
             // gets bigger batches and we are not stopped mid-loop.
             busy_passes += 1;
             if busy_passes >= WAKE_EVERY_PASSES {
                 busy_passes = 0;
-                bridge.wake_app(mb);
+                d.wake_app(mb);
             }
             continue;
         }
         busy_passes = 0;
-        bridge.wake_app(mb);
-        // 7. the select-style wait
-        if mb.stack_may_sleep() {
-            let mut until = parked.as_ref().and_then(|(_, d)| *d);
-            if bridge.has_overflow() {
-                // The application drains its queue without telling us.
-                until = Some(now + Duration::from_micros(100));
-            } else if !mb.app_parked() {
-                // The application is running and may post without waking
-                // us (it wakes us when it waits): look at its calls now and
-                // then, backing off while it posts nothing.
-                let at = now + backstop;
-                until = Some(until.map_or(at, |u| u.min(at)));
-                backstop = (backstop * 2).min(POST_BACKSTOP_MAX);
-            }
-            stack.wait(until);
+        d.wake_app(mb);
+        if (app_started && !mb.app_parked()) || mb.app_wants_driver() {
+            // Woken (or running): it takes the passes over when it waits.
+            continue;
         }
-        mb.stack_awake();
+        sleep_on_device(&mut d, mb, &mut backstop);
     }
+}
+
+/// Step 7 of the loop: the stack thread's select-style wait on the device,
+/// holding the driver, until input, a call (the application kicks), a
+/// timer or the backstop for calls posted without a kick.
+fn sleep_on_device(d: &mut Driver, mb: &Mb, backstop: &mut Duration) {
+    if mb.stack_may_sleep() {
+        let now = Instant::now();
+        let (mut until, overflow) = d.wake_hints();
+        if overflow {
+            // The application drains its queue without telling us.
+            until = Some(now + Duration::from_micros(100));
+        } else if !mb.app_parked() {
+            // The application is running and may post without waking us
+            // (it wakes us when it waits): look at its calls now and then,
+            // backing off while it posts nothing.
+            let at = now + *backstop;
+            until = Some(until.map_or(at, |u| u.min(at)));
+            *backstop = (*backstop * 2).min(POST_BACKSTOP_MAX);
+        }
+        d.stack.wait(until);
+    }
+    mb.stack_awake();
 }
 
 enum Inner {

@@ -90,6 +90,7 @@ pub mod arp;
 mod bridge;
 pub mod config;
 mod context;
+mod driver;
 pub mod mailbox;
 pub mod netif;
 pub mod queue;

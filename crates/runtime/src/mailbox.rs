@@ -47,6 +47,13 @@ pub struct Mailbox<C, R> {
     app_parked: AtomicBool,
     app_thread: Mutex<Option<Thread>>,
     stack_waker: Waker,
+    /// The stack thread, for waking it from a backstop sleep.
+    stack_thread: Mutex<Option<Thread>>,
+    /// The stack thread sleeps without watching the device (its
+    /// application runs the passes), until unparked or its backstop.
+    stack_backstop: AtomicBool,
+    /// The application waits for the stack thread to hand the stack over.
+    app_wants_driver: AtomicBool,
     /// The stack thread has stopped (set before it answers the calls left).
     closed: AtomicBool,
     /// The stack thread is gone (set last, also when it panicked): a call
@@ -64,6 +71,9 @@ impl<C, R> Mailbox<C, R> {
             app_parked: AtomicBool::new(false),
             app_thread: Mutex::new(None),
             stack_waker,
+            stack_thread: Mutex::new(None),
+            stack_backstop: AtomicBool::new(false),
+            app_wants_driver: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             exited: AtomicBool::new(false),
         }
@@ -107,7 +117,7 @@ impl<C, R> Mailbox<C, R> {
     pub fn stack_may_sleep(&self) -> bool {
         self.stack_idle.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if self.calls.is_empty() {
+        if self.calls.is_empty() && !self.app_wants_driver.load(Ordering::SeqCst) {
             true
         } else {
             self.stack_idle.store(false, Ordering::SeqCst);
@@ -140,9 +150,58 @@ impl<C, R> Mailbox<C, R> {
         self.app_parked.load(Ordering::SeqCst)
     }
 
+    /// True while the application waits for the stack thread to hand the
+    /// stack over (it runs the passes itself while it waits).
+    pub fn app_wants_driver(&self) -> bool {
+        self.app_wants_driver.load(Ordering::SeqCst)
+    }
+
+    /// The application announces (`true`) that it waits for the stack, and
+    /// wakes a stack thread sleeping on the device so that it lets go; or
+    /// withdraws the announcement (`false`).
+    pub fn want_driver(&self, want: bool) {
+        self.app_wants_driver.store(want, Ordering::SeqCst);
+        if want {
+            self.kick_device();
+        }
+    }
+
     /// The stack is awake again.
     pub fn stack_awake(&self) {
         self.stack_idle.store(false, Ordering::Release);
+    }
+
+    /// Records the calling thread as the stack thread (for
+    /// [`backstop_sleep`](Self::backstop_sleep)'s wake-ups).
+    pub fn register_stack_thread(&self) {
+        *self.stack_thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current());
+    }
+
+    /// The stack thread sleeps for at most `timeout` without watching the
+    /// device, while the application runs the stack's passes itself; it is
+    /// woken early when the application parks or kicks.
+    pub fn backstop_sleep(&self, timeout: std::time::Duration) {
+        self.stack_backstop.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.app_parked.load(Ordering::SeqCst) || self.calls_half_full() {
+            self.stack_backstop.store(false, Ordering::SeqCst);
+            return;
+        }
+        std::thread::park_timeout(timeout);
+        self.stack_backstop.store(false, Ordering::SeqCst);
+    }
+
+    fn unpark_stack(&self) {
+        if self.stack_backstop.swap(false, Ordering::SeqCst) {
+            let t = self
+                .stack_thread
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(t) = t {
+                t.unpark();
+            }
+        }
     }
 
     // ---- application side ----
@@ -159,9 +218,28 @@ impl<C, R> Mailbox<C, R> {
     pub fn kick(&self) {
         fence(Ordering::SeqCst);
         // Swap: one wake-up per sleep of the stack, however many calls follow.
+        self.kick_device();
+        self.unpark_stack();
+    }
+
+    /// Wakes the stack if it sleeps on the device. An application that
+    /// was parked calls this when it runs again: a stack that saw it parked
+    /// sleeps without the backstop that covers calls posted without a kick.
+    pub fn kick_device(&self) {
+        fence(Ordering::SeqCst);
         if self.stack_idle.load(Ordering::SeqCst) && self.stack_idle.swap(false, Ordering::SeqCst) {
             self.stack_waker.wake();
         }
+    }
+
+    /// True when a message waits for the application.
+    pub fn has_message(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
+    /// True when calls wait for the stack.
+    pub fn has_calls(&self) -> bool {
+        !self.calls.is_empty()
     }
 
     /// True when the call queue is at least half full.
@@ -192,7 +270,8 @@ impl<C, R> Mailbox<C, R> {
             if self.exited.load(Ordering::SeqCst) {
                 return !self.replies.is_empty();
             }
-            if self.stack_idle.load(Ordering::SeqCst) {
+            if self.stack_idle.load(Ordering::SeqCst) || self.stack_backstop.load(Ordering::SeqCst)
+            {
                 break;
             }
             std::thread::yield_now();
@@ -203,8 +282,16 @@ impl<C, R> Mailbox<C, R> {
             *me = Some(current.id());
         }
         loop {
+            // Woken with a message: return without announcing a park the
+            // stack could see (it would sleep without its backstop).
+            if !self.replies.is_empty() || self.exited.load(Ordering::SeqCst) {
+                self.app_parked.store(false, Ordering::SeqCst);
+                return !self.replies.is_empty();
+            }
             self.app_parked.store(true, Ordering::SeqCst);
             fence(Ordering::SeqCst);
+            // A stack thread in its backstop sleep takes over the device.
+            self.unpark_stack();
             if !self.replies.is_empty() || self.exited.load(Ordering::SeqCst) {
                 self.app_parked.store(false, Ordering::SeqCst);
                 return !self.replies.is_empty();

@@ -1029,3 +1029,40 @@ fn run_to_completion_sends_a_batch_s_output_at_the_next_wait() {
     }
     drop(server.join().unwrap());
 }
+
+/// Threaded mode: what an application posts and then leaves alone (it
+/// stops calling the stack: its thread ends or works elsewhere) still goes
+/// out promptly. A stack thread that last saw the application parked once
+/// slept on the device without its backstop while the woken application
+/// posted a write and a close without a kick; the peer waited for the next
+/// timer (tens of seconds). Each round gets 2 s.
+#[test]
+fn threaded_posts_leave_after_the_application_stops_calling() {
+    const ROUNDS: usize = 100;
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::Threaded);
+    let sctx = sctx.remove(0);
+    let ctx = cctx.remove(0);
+    let lfd = sctx.socket().unwrap();
+    sctx.bind(lfd, server_addr()).unwrap();
+    sctx.listen(lfd, 16).unwrap();
+    let mut sctx = Some(sctx);
+    for i in 0..ROUNDS {
+        let server_ctx = sctx.take().unwrap();
+        let server = std::thread::spawn(move || {
+            // Blocks (parks) in accept, is woken, writes and closes, and
+            // ends without another call.
+            let (c, _) = server_ctx.accept(lfd).unwrap();
+            server_ctx.write_all(c, &[i as u8; 16]).unwrap();
+            server_ctx.close(c).unwrap();
+            server_ctx
+        });
+        let mut s = connect_retry(&ctx);
+        ctx.setsockopt(s.fd(), SockOpt::RcvTimeo(Some(Duration::from_secs(2))))
+            .unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got)
+            .unwrap_or_else(|e| panic!("round {i}: the server's write never came: {e}"));
+        assert_eq!(got, [i as u8; 16], "round {i}");
+        sctx = Some(server.join().unwrap());
+    }
+}
