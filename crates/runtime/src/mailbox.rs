@@ -102,14 +102,7 @@ impl<C, R> Mailbox<C, R> {
     }
 
     fn unpark_app(&self) {
-        let t = self
-            .app_thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(t) = t {
-            t.unpark();
-        }
+        unpark(&self.app_thread);
     }
 
     /// Announces that the stack is about to sleep; returns false (and
@@ -193,14 +186,7 @@ impl<C, R> Mailbox<C, R> {
 
     fn unpark_stack(&self) {
         if self.stack_backstop.swap(false, Ordering::SeqCst) {
-            let t = self
-                .stack_thread
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(t) = t {
-                t.unpark();
-            }
+            unpark(&self.stack_thread);
         }
     }
 
@@ -313,6 +299,14 @@ impl<C, R> Mailbox<C, R> {
     /// Wakes the stack thread unconditionally (shutdown).
     pub fn wake_stack(&self) {
         self.stack_waker.wake();
+    }
+}
+
+/// Unparks the thread recorded in `slot`, if any.
+fn unpark(slot: &Mutex<Option<Thread>>) {
+    let t = slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(t) = t {
+        t.unpark();
     }
 }
 
