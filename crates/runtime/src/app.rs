@@ -438,6 +438,10 @@ impl AppSide {
                     d
                 }
             };
+            if self.mb.is_closed() {
+                // The stack stopped while we waited for it.
+                return false;
+            }
             let work = d.pass(&self.mb, &self.pool);
             // This thread reads what the pass delivered: no wake-up owed.
             d.delivered_to_self();
