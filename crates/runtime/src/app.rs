@@ -442,6 +442,7 @@ impl AppSide {
                 // The stack stopped while we waited for it.
                 return false;
             }
+            d.stack.stats.app_passes += 1;
             let work = d.pass(&self.mb, &self.pool);
             // This thread reads what the pass delivered: no wake-up owed.
             d.delivered_to_self();

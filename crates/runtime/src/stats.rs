@@ -38,6 +38,9 @@ pub struct CoreStats {
     pub tx_ring_full: u64,
     /// Passes of the stack loop.
     pub passes: u64,
+    /// Of those, passes the application thread ran while it waited
+    /// (threaded mode; see `runtime::driver`).
+    pub app_passes: u64,
     /// Select-style waits entered (the stack had nothing to do).
     pub waits: u64,
 }

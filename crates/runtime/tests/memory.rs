@@ -1066,3 +1066,46 @@ fn threaded_posts_leave_after_the_application_stops_calling() {
         sctx = Some(server.join().unwrap());
     }
 }
+
+/// Threaded mode: an application that waits runs the stack's passes itself
+/// instead of handing each one to the stack thread through the scheduler
+/// (`runtime::driver`). Over 2,000 round trips most passes are the
+/// application's, and the stack thread sleeps in its device wait far less
+/// than once per round trip (before, it ran every pass and slept after each
+/// batch).
+#[test]
+fn threaded_application_runs_the_passes_while_it_waits() {
+    const ROUNDS: usize = 2000;
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::Threaded);
+    let server = echo_server(sctx.remove(0), 1);
+    let ctx = cctx.remove(0);
+    let mut s = connect_retry(&ctx);
+    let mut buf = [0u8; 64];
+    s.write_all(&buf).unwrap();
+    s.read_exact(&mut buf).unwrap();
+    let before = ctx.stats();
+    for i in 0..ROUNDS {
+        buf[0] = i as u8;
+        s.write_all(&buf).unwrap();
+        let mut got = [0u8; 64];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(got, buf);
+    }
+    let after = ctx.stats();
+    let passes = after.passes - before.passes;
+    let app = after.app_passes - before.app_passes;
+    let waits = after.waits - before.waits;
+    eprintln!(
+        "{ROUNDS} round trips: {passes} passes, {app} by the application, {waits} device waits"
+    );
+    assert!(
+        app * 2 > passes,
+        "{app} of {passes} passes by the application"
+    );
+    assert!(
+        waits * 2 < ROUNDS as u64,
+        "{waits} device waits for {ROUNDS} round trips"
+    );
+    drop(s);
+    server.join().unwrap();
+}
