@@ -451,11 +451,12 @@ impl AppSide {
                 return true;
             }
             let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return false;
+            }
             if work {
                 idle_since = now;
-            } else if now.saturating_duration_since(idle_since) >= self.spin
-                || deadline.is_some_and(|d| now >= d)
-            {
+            } else if now.saturating_duration_since(idle_since) >= self.spin {
                 return false;
             }
         }
