@@ -167,7 +167,9 @@ pub struct StackConfig {
     /// Statistics line per core every this many milliseconds (0: never).
     #[serde(default)]
     pub stats_interval_ms: u64,
-    /// Microseconds the stack thread polls before it sleeps.
+    /// Microseconds a thread waiting on the stack polls before it sleeps
+    /// (the run-to-completion application, the threaded application running
+    /// passes, an unpinned threaded stack thread).
     #[serde(default = "default_spin_us")]
     pub spin_us: u64,
     /// Frames each per-pair forwarding queue holds.
