@@ -58,6 +58,9 @@ struct Shadow {
     pending_err: Option<Error>,
     /// The stack's readiness (see [`Level::level`]).
     stack: Readiness,
+    /// The stack reported end of stream with every byte moved here (see
+    /// [`Level::eof`]).
+    eof: bool,
     /// Send room the stack reported, after `taken` bytes of writes.
     room: Option<u32>,
     taken: u64,
@@ -92,6 +95,7 @@ impl Shadow {
             rx_len: 0,
             pending_err: None,
             stack,
+            eof: false,
             room: None,
             taken: 0,
             sent: 0,
@@ -351,6 +355,7 @@ impl AppSide {
             return;
         }
         sh.stack = l.level;
+        sh.eof = l.eof;
         sh.room = l.room;
         sh.taken = l.taken;
         let mut wake = l.wake;
@@ -642,6 +647,12 @@ impl AppSide {
             {
                 self.publish(fd, Readiness::EMPTY);
                 return Err(e);
+            }
+            if sh.eof {
+                // End of stream, every byte read: no need to ask the stack
+                // (and its pass would send the ACK of the FIN ahead of the
+                // application's own FIN).
+                return Ok(0);
             }
             let nonblocking = sh.nonblocking || flags.dontwait();
             let s = sh.stack;

@@ -119,6 +119,17 @@ pub(crate) struct Level {
     /// [`Call::Connect`]s the stack had taken (a level from before the
     /// application's latest connect is stale).
     pub connects: u32,
+    /// The engine holds no unread byte and reports end of stream without an
+    /// error: once the application's copy is empty, a read returns 0
+    /// without asking the stack.
+    pub eof: bool,
+}
+
+/// True when a read of `fd` returns 0 now: its read side is shut (the
+/// peer's FIN or our `SHUT_RD`), no error is pending and the engine holds no
+/// unread byte (all of them were moved to the application).
+fn at_eof(stack: &mut CoreStack, fd: Fd, level: Readiness) -> bool {
+    level.readable && level.rdhup && !level.err && stack.sockets.fionread(fd).is_ok_and(|n| n == 0)
 }
 
 /// Per-descriptor state of the crossing, stack side.
@@ -413,6 +424,7 @@ impl Bridge {
             room,
             taken: link.taken,
             connects: link.connects,
+            eof: at_eof(stack, fd, level),
         })
     }
 
@@ -545,6 +557,7 @@ impl Bridge {
             return;
         };
         let room = room(stack, fd, link);
+        let eof = at_eof(stack, fd, level);
         let now = (level, room);
         if link.last == Some(now) && wake.is_empty() && !moved {
             return;
@@ -560,6 +573,7 @@ impl Bridge {
                 room,
                 taken,
                 connects,
+                eof,
             }),
         );
     }
