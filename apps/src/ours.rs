@@ -383,12 +383,7 @@ pub fn xdp_config(interface: &str, address: Ipv4Addr, mac: [u8; 6], cpu: usize) 
     c.net.backend = runtime::Backend::AfXdp;
     c.net.interface = interface.to_string();
     c.net.netmask = Ipv4Addr::new(255, 255, 255, 0);
-    c.net.mac = Some(
-        mac.iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":"),
-    );
+    c.net.mac = Some(packet_io::testnet::mac_string(mac));
     c.stack.cores = vec![cpu];
     c.stack.pin = true;
     c.stack.max_concurrency = 65_536;

@@ -89,12 +89,7 @@ impl Runtime {
         if config.net.mac.is_none() && config.net.backend == Backend::AfXdp {
             // The interface's own address, as the kernel knows it.
             let mac = packet_io::interface_mac(&config.net.interface).map_err(StartError::Mac)?;
-            config.net.mac = Some(
-                mac.iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":"),
-            );
+            config.net.mac = Some(wire::EthernetAddress(mac).to_string());
         }
         if config.net.backend == Backend::Memory {
             return Err(StartError::Config(crate::config::ConfigError::Invalid(
@@ -432,7 +427,8 @@ impl Context {
             Inner::Direct(stack) => {
                 let mut op = op;
                 let waits = matches!(op, Op::EpollWait { .. });
-                // Calls whose own output leaves at once (as on Linux).
+                // Calls whose own output leaves at once (as on Linux) unless
+                // a batch holds it (writes go through `direct_io`).
                 let output = matches!(
                     op,
                     Op::Connect(..)
@@ -440,13 +436,11 @@ impl Context {
                         | Op::Close(..)
                         | Op::CloseBlocking(..)
                         | Op::Abort(..)
-                        | Op::Send { .. }
                 );
                 if waits {
                     // What the engine owes since the last pass (ACKs of the
                     // input the application just handled) goes out now.
                     let now = Instant::now();
-                    stack.flushed_at = now;
                     stack.flush(now);
                     // Then new input, so that events always reach an
                     // application whose epoll set is never empty (a socket
@@ -484,7 +478,6 @@ impl Context {
                             stack.in_batch = false;
                             let now = Instant::now();
                             let sent = stack.flush(now);
-                            stack.flushed_at = now;
                             if !stack.poll_input(now) && !sent && !stack.has_forwarded() {
                                 stack.wait(deadline);
                             }
@@ -836,7 +829,6 @@ fn direct_io(
                         stack.in_batch = false;
                         stack.poll_input(now);
                         if since > OWED_OUTPUT_DELAY {
-                            stack.flushed_at = now;
                             stack.flush(now);
                         }
                     }
@@ -878,7 +870,6 @@ fn send_output(stack: &mut CoreStack, written: usize) {
     {
         return;
     }
-    stack.flushed_at = now;
     stack.flush(now);
 }
 

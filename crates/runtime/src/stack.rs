@@ -73,8 +73,8 @@ pub struct CoreStack {
     pub(crate) stats: CoreStats,
     reporter: StatsReporter,
     arp_retry_at: Option<Instant>,
-    /// Run-to-completion: when the application's calls last sent what the
-    /// engine owed.
+    /// When [`flush`](Self::flush) last sent what the engine owed
+    /// (run-to-completion measures its holds from it).
     pub(crate) flushed_at: Instant,
     /// Run-to-completion: the application is handling the events its last
     /// `epoll_wait` returned (its output is held until it waits again).
@@ -264,6 +264,7 @@ impl CoreStack {
     /// send, in batches, then housekeeping (ARP). Returns true when a frame
     /// was sent.
     pub fn flush(&mut self, now: Instant) -> bool {
+        self.flushed_at = now;
         self.held_bytes = 0;
         let work = self.transmit(now);
         self.housekeeping(now);
