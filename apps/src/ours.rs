@@ -153,7 +153,7 @@ impl NetStack for OurStack {
             .map(|(i, s)| {
                 format!(
                     "core {i}: rx {} pkts / {} B, tx {} pkts / {} B, drops {} (device {}), \
-                     retransmissions {}, active flows {}, forwarded in/out {}/{}, app calls {}",
+                     retransmissions {}, listen drops {}, active flows {}, forwarded in/out {}/{}, app calls {}",
                     s.rx_packets,
                     s.rx_bytes,
                     s.tx_packets,
@@ -161,6 +161,7 @@ impl NetStack for OurStack {
                     s.drops,
                     s.device_drops,
                     s.retransmissions,
+                    s.listen_drops,
                     s.active_flows,
                     s.forwarded_in,
                     s.forwarded_out,

@@ -224,7 +224,12 @@ impl CoreStack {
     /// counted again per frame here.
     fn stats_with(&mut self, dev: &packet_io::Counters) -> CoreStats {
         self.stats.active_flows = self.sockets.endpoint().connection_count() as u64;
-        self.stats.retransmissions = self.sockets.endpoint().stats().retransmits;
+        let engine = self.sockets.endpoint().stats();
+        self.stats.retransmissions = engine.retransmits;
+        self.stats.listen_drops = engine.syns_dropped_backlog
+            + engine.syns_dropped_limit
+            + engine.syns_dropped_buffers
+            + engine.acks_dropped_accept_queue;
         self.stats.rx_packets = dev.rx_packets;
         self.stats.rx_bytes = dev.rx_bytes;
         self.stats.tx_packets = dev.tx_packets;

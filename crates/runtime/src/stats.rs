@@ -27,6 +27,11 @@ pub struct CoreStats {
     pub device_drops: u64,
     /// TCP segments retransmitted (from the engine).
     pub retransmissions: u64,
+    /// SYNs and handshake-completing ACKs the engine dropped because a
+    /// listener's SYN queue or accept queue was full, or a connection or
+    /// buffer limit was reached (Linux's `ListenOverflows` and
+    /// `ListenDrops`); the peer retries after its retransmission timeout.
+    pub listen_drops: u64,
     /// Connections the engine holds now.
     pub active_flows: u64,
     /// ICMP echo requests answered.
