@@ -238,6 +238,8 @@ pub struct Options {
     pub sides: Vec<Side>,
     /// Only cases whose workload name contains one of these (all if empty).
     pub only: Vec<String>,
+    /// Only cases of these concurrencies (all if empty).
+    pub concurrency: Vec<usize>,
     /// Idle connections for the resident-memory figure of our stack (0: skip).
     pub memory_conns: usize,
     /// rcvbuf = sndbuf of the memory figure's connections.
@@ -271,6 +273,7 @@ impl Default for Options {
             client_cpu: 1,
             sides: Side::ALL.to_vec(),
             only: Vec::new(),
+            concurrency: Vec::new(),
             memory_conns: 100_000,
             memory_buffer: 16 * 1024,
             linux_busy_app_spin: false,
@@ -656,7 +659,8 @@ pub fn run_all(opts: &Options) -> anyhow::Result<Vec<Record>> {
     let cases: Vec<Case> = cases()
         .into_iter()
         .filter(|c| {
-            opts.only.is_empty() || opts.only.iter().any(|o| c.workload().contains(o.as_str()))
+            (opts.only.is_empty() || opts.only.iter().any(|o| c.workload().contains(o.as_str())))
+                && (opts.concurrency.is_empty() || opts.concurrency.contains(&c.concurrency))
         })
         .collect();
     // Linux first, then ours: our XDP steering program must not be attached

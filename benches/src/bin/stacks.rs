@@ -2,7 +2,7 @@
 //! connections, ping-pong, bulk and HTTP (see `mtcp_benches::stacks`).
 //! Writes `target/bench/latest.json`, `latest.md` and `latest.svg`.
 //!
-//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]...
+//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]... [--conc N,...]
 //!        [--sides SIDE,...] [--linux-only|--ours-only] [--no-busy] [--linux-busy-spin]
 //!        [--memory N] [--memory-buf BYTES]   (idle connections for the RSS figure; 0 skips)
 //!        (needs root; skips otherwise)
@@ -42,6 +42,12 @@ fn main() -> anyhow::Result<()> {
                     .max(1)
             }
             "--only" => opts.only.extend(args.next()),
+            "--conc" => opts.concurrency.extend(
+                args.next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|c| c.trim().parse::<usize>().ok()),
+            ),
             "--sides" => {
                 let list = args.next().unwrap_or_default();
                 let mut sides = Vec::new();
