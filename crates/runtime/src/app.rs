@@ -12,7 +12,7 @@
 
 use crate::api::{self, Error, Expect, Op, Reply};
 use crate::bridge::{pool_put, pool_take, BufPool, Call, Level, Msg};
-use crate::driver::{lock, try_lock, Driver};
+use crate::driver::{acquire, try_lock, Driver};
 use crate::mailbox::Mailbox;
 use crate::MAX_CALL_BYTES;
 use epoll_events::{CtlOp, EpollContext, EpollId, Event, Events};
@@ -407,6 +407,8 @@ impl AppSide {
             self.drain();
             return false;
         }
+        // Whatever this thread was handed is answered: held output may go.
+        self.mb.app_returned();
         if !self.drive(deadline) {
             self.mb.kick();
             self.mb.wait_message(&mut self.me, deadline);
@@ -432,29 +434,24 @@ impl AppSide {
             if self.mb.is_closed() {
                 return false;
             }
-            let mut d = match try_lock(&self.driver) {
-                Some(d) => d,
-                None => {
-                    // The stack thread runs a pass, or sleeps on the device
-                    // holding the stack: it lets go for us.
-                    self.mb.want_driver(true);
-                    let d = lock(&self.driver);
-                    self.mb.want_driver(false);
-                    d
-                }
-            };
+            // The stack thread may run a pass, or sleep on the device
+            // holding the stack: it lets go for us.
+            let mut d = acquire(&self.driver, &self.mb);
             if self.mb.is_closed() {
                 // The stack stopped while we waited for it.
                 return false;
             }
             d.stack.stats.app_passes += 1;
-            let work = d.pass(&self.mb, &self.pool);
+            let work = d.pass(&self.mb, &self.pool, true);
             // This thread reads what the pass delivered: no wake-up owed.
             d.delivered_to_self();
             drop(d);
             if self.mb.has_message() {
                 return true;
             }
+            // A synchronous call the first pass did not answer blocks: the
+            // batch this thread was handling ends, as with any wait.
+            self.mb.app_returned();
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return false;
@@ -1041,6 +1038,15 @@ impl AppSide {
         timeout: Option<Duration>,
     ) -> Result<usize, Error> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        // The batch the last call returned is answered: its output (and
+        // the ACKs held for it) leaves now, with new input taken, as in
+        // run-to-completion mode, unless the stack thread runs a pass.
+        self.mb.app_returned();
+        if let Some(mut d) = try_lock(&self.driver) {
+            d.stack.stats.app_passes += 1;
+            d.pass(&self.mb, &self.pool, true);
+            d.delivered_to_self();
+        }
         loop {
             self.drain();
             let id = self.epoll_id(ep)?;
@@ -1059,10 +1065,24 @@ impl AppSide {
         }
     }
 
-    /// Wakes the stack to take what was posted (for a caller about to go
-    /// quiet without waiting on the stack).
-    pub(crate) fn flush(&mut self) {
-        self.mb.kick();
+    /// Ends the batch this thread was handling and runs a pass of the stack
+    /// on this thread that takes what was posted, takes new input and sends
+    /// everything, including what was held (for a caller about to go quiet
+    /// without waiting on the stack). Returns true when anything happened.
+    pub(crate) fn flush(&mut self) -> bool {
+        self.mb.app_returned();
+        if self.mb.is_closed() {
+            return false;
+        }
+        let mut d = acquire(&self.driver, &self.mb);
+        if self.mb.is_closed() {
+            return false;
+        }
+        d.stack.stats.app_passes += 1;
+        let work = d.pass(&self.mb, &self.pool, false);
+        // This thread reads what the pass delivered: no wake-up owed.
+        d.delivered_to_self();
+        work
     }
 }
 

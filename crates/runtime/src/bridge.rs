@@ -147,8 +147,13 @@ struct Link {
     pre_accepted: u32,
     /// [`Call::Connect`]s taken.
     connects: u32,
-    /// The last level sent, to skip repeats.
-    last: Option<(Readiness, Option<u32>)>,
+    /// The last level sent (readiness, room, writes taken, connects, end
+    /// of stream), to skip repeats. The count of writes taken is part of
+    /// it: a write the engine took and whose bytes were acknowledged
+    /// within one pass leaves readiness and room as they were, and an
+    /// application not told of it would count those bytes as still in
+    /// flight and wait for room forever.
+    last: Option<(Readiness, Option<u32>, u64, u32, bool)>,
     /// A socket of the application (set up by socket/accept).
     open: bool,
 }
@@ -163,6 +168,11 @@ pub(crate) struct Bridge {
     overflow: VecDeque<Msg>,
     /// A message was delivered this pass.
     delivered: bool,
+    /// Messages delivered so far that hand the application something to
+    /// answer: received bytes, a connection, a failed connect, a level
+    /// that wakes (not replies to its own calls, nor levels that only
+    /// account for its writes). A pass compares it before and after.
+    handed: u64,
 }
 
 /// The pool of data buffers shared by both sides (written bytes travel to
@@ -231,6 +241,7 @@ impl Bridge {
             dirty: Vec::with_capacity(max_fds),
             overflow: VecDeque::new(),
             delivered: false,
+            handed: 0,
         }
     }
 
@@ -261,6 +272,13 @@ impl Bridge {
 
     fn send(&mut self, mb: &Mb, msg: Msg) {
         self.delivered = true;
+        if match &msg {
+            Msg::Reply(..) => false,
+            Msg::Level(l) => !l.wake.is_empty(),
+            _ => true,
+        } {
+            self.handed += 1;
+        }
         if !self.overflow.is_empty() {
             self.overflow.push_back(msg);
             return;
@@ -481,6 +499,12 @@ impl Bridge {
         }
     }
 
+    /// Messages that handed the application something to answer, since
+    /// the bridge was made.
+    pub(crate) fn handed(&self) -> u64 {
+        self.handed
+    }
+
     /// Whether passes delivered anything since the last call (and forgets
     /// it).
     pub(crate) fn take_delivered(&mut self) -> bool {
@@ -558,7 +582,7 @@ impl Bridge {
         };
         let room = room(stack, fd, link);
         let eof = at_eof(stack, fd, level);
-        let now = (level, room);
+        let now = (level, room, link.taken, link.connects, eof);
         if link.last == Some(now) && wake.is_empty() && !moved {
             return;
         }

@@ -298,20 +298,25 @@ fn stack_thread(driver: &Mutex<Driver>, mb: &Mb, stop: &AtomicBool, pool: &BufPo
             let Some(mut d) = try_lock(driver) else {
                 continue;
             };
-            if mb.is_closed() || d.pass(mb, pool) {
+            if mb.is_closed() || d.pass(mb, pool, true) {
                 d.wake_app(mb);
+                continue;
+            }
+            d.wake_app(mb);
+            if d.is_holding(mb) {
+                // The application handles a batch; new input waits for its
+                // answers (the device would only wake us for it again).
                 continue;
             }
             // Nothing to do: watch the device (the application kicks us
             // when it waits and finds the driver held).
-            d.wake_app(mb);
             sleep_on_device(&mut d, mb, &mut backstop);
             woken = true;
             continue;
         }
         let mut d = lock(driver);
         let had_calls = mb.has_calls();
-        let work = d.pass(mb, pool);
+        let work = d.pass(mb, pool, true);
         if had_calls {
             backstop = POST_BACKSTOP;
         }
@@ -489,12 +494,14 @@ impl Context {
         }
     }
 
-    /// Runs one pass of the stack loop (run-to-completion mode; a no-op in
-    /// threaded mode). Returns true when anything happened.
+    /// Runs one pass of the stack loop on the calling thread. Returns true
+    /// when anything happened. In threaded mode it takes the stack from
+    /// its thread for the pass, and ends the batch of events the
+    /// application was handling, as [`flush`](Self::flush) does.
     pub fn poll(&self) -> bool {
         match &mut *self.inner.borrow_mut() {
             Inner::Direct(stack) => stack.cycle(),
-            Inner::Threaded(_) => false,
+            Inner::Threaded(app) => app.flush(),
         }
     }
 
@@ -752,16 +759,19 @@ impl Context {
         self.epoll_ctl(ep, CtlOp::Add, fd, Event::new(events, u64::from(fd.0)))
     }
 
-    /// Hands what this thread posted (writes, closes) to the stack now.
-    /// Threaded mode batches them until the thread next waits on the stack
-    /// (or for at most a millisecond); call this before blocking elsewhere
-    /// when that matters. In run-to-completion mode it sends what the
-    /// engine owes: ACKs held back until the application's next write or
-    /// wait, and the output of the batch of events being handled (held
-    /// until the next wait).
+    /// Hands what this thread posted (writes, closes) to the stack now,
+    /// and sends what the engine owes: ACKs held back until the
+    /// application's next write or wait, and the output of the batch of
+    /// events being handled (held until the next wait, for at most 5 ms).
+    /// Threaded mode also batches the posted calls until the thread next
+    /// waits on the stack (or for at most a millisecond); there the
+    /// calling thread runs the pass that sends them. Call this before
+    /// blocking or computing elsewhere when that matters.
     pub fn flush(&self) {
         match &mut *self.inner.borrow_mut() {
-            Inner::Threaded(app) => app.flush(),
+            Inner::Threaded(app) => {
+                app.flush();
+            }
             Inner::Direct(stack) => {
                 stack.flush(Instant::now());
             }
@@ -873,25 +883,26 @@ fn send_output(stack: &mut CoreStack, written: usize) {
     stack.flush(now);
 }
 
-/// Run-to-completion: the most bytes a batch of events writes before its
-/// output leaves without waiting for the next `epoll_wait`. A batch of
+/// The most bytes a batch of events writes before its output leaves
+/// without waiting for the application's next `epoll_wait` (both modes;
+/// threaded mode counts the bytes of the writes a pass takes). A batch of
 /// small answers (requests, responses of a few hundred bytes, FINs) is
 /// held whole; a bulk writer's segments leave as it writes, so the
 /// receiver works while the sender copies, as in a pipeline (holding a
 /// whole send buffer cost a fifth of the bulk rate). About eleven
 /// full-sized segments.
-const HOLD_BYTES: usize = 16 * 1024;
+pub(crate) const HOLD_BYTES: usize = 16 * 1024;
 
 /// Run-to-completion: the longest an application that only polls
 /// (non-blocking reads, never a write or a wait) holds back the ACKs and
 /// window updates the engine owes.
 const OWED_OUTPUT_DELAY: Duration = Duration::from_millis(1);
 
-/// Run-to-completion: the longest a batch of events holds its output (see
-/// [`send_output`]). Longer than [`OWED_OUTPUT_DELAY`]: at a thousand
+/// The longest a batch of events holds its output (see [`send_output`],
+/// and `Driver::pass` for threaded mode). Longer than [`OWED_OUTPUT_DELAY`]: at a thousand
 /// connections a batch takes a few milliseconds to handle, and a flush in
 /// the middle of it sends a pure ACK for every event not yet answered
 /// (measured: 4.8 instead of 3 frames per short connection at c=1000 with
 /// a 1 ms hold). mTCP's output of a batch likewise waits until the
 /// application thread yields its core to the stack thread.
-const BATCH_HOLD: Duration = Duration::from_millis(5);
+pub(crate) const BATCH_HOLD: Duration = Duration::from_millis(5);

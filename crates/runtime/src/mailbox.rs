@@ -20,7 +20,7 @@
 
 use crossbeam_queue::ArrayQueue;
 use packet_io::Waker;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::thread::{Thread, ThreadId};
 use std::time::Instant;
@@ -54,6 +54,10 @@ pub struct Mailbox<C, R> {
     stack_backstop: AtomicBool,
     /// The application waits for the stack thread to hand the stack over.
     app_wants_driver: AtomicBool,
+    /// Times the application came back to the stack (a wait, an
+    /// `epoll_wait`, a synchronous call): the end of the batch it was
+    /// handling.
+    app_returns: AtomicU64,
     /// The stack thread has stopped (set before it answers the calls left).
     closed: AtomicBool,
     /// The stack thread is gone (set last, also when it panicked): a call
@@ -74,6 +78,7 @@ impl<C, R> Mailbox<C, R> {
             stack_thread: Mutex::new(None),
             stack_backstop: AtomicBool::new(false),
             app_wants_driver: AtomicBool::new(false),
+            app_returns: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             exited: AtomicBool::new(false),
         }
@@ -157,6 +162,19 @@ impl<C, R> Mailbox<C, R> {
         if want {
             self.kick_device();
         }
+    }
+
+    /// How many times the application came back to the stack (see
+    /// [`app_returned`](Self::app_returned)).
+    pub fn app_returns(&self) -> u64 {
+        self.app_returns.load(Ordering::Acquire)
+    }
+
+    /// The application comes back to the stack: it has answered what it
+    /// was handed (its calls are posted), so output held for those answers
+    /// to ride on may leave.
+    pub fn app_returned(&self) {
+        self.app_returns.fetch_add(1, Ordering::Release);
     }
 
     /// The stack is awake again.
