@@ -814,7 +814,6 @@ fn direct_io(
             }
             r => {
                 stack.publish();
-                let now = Instant::now();
                 if timeout == SockOptName::SndTimeo {
                     // A write that found no room sends what it could not
                     // add to at once.
@@ -833,7 +832,9 @@ fn direct_io(
                     // wait's flush before the application saw its events
                     // (a pure ACK of each SYN-ACK, then the request in a
                     // second segment). A batch that polls for longer than
-                    // BATCH_HOLD has ended.
+                    // BATCH_HOLD has ended. (Only this path reads the
+                    // clock: a read that returns bytes does not.)
+                    let now = Instant::now();
                     let since = now.saturating_duration_since(stack.flushed_at);
                     if !stack.in_batch || since > BATCH_HOLD {
                         stack.in_batch = false;
