@@ -431,21 +431,9 @@ impl AppSide {
             if self.mb.has_message() {
                 return true;
             }
-            if self.mb.is_closed() {
+            let Some(work) = self.run_pass(true) else {
                 return false;
-            }
-            // The stack thread may run a pass, or sleep on the device
-            // holding the stack: it lets go for us.
-            let mut d = acquire(&self.driver, &self.mb);
-            if self.mb.is_closed() {
-                // The stack stopped while we waited for it.
-                return false;
-            }
-            d.stack.stats.app_passes += 1;
-            let work = d.pass(&self.mb, &self.pool, true);
-            // This thread reads what the pass delivered: no wake-up owed.
-            d.delivered_to_self();
-            drop(d);
+            };
             if self.mb.has_message() {
                 return true;
             }
@@ -462,6 +450,31 @@ impl AppSide {
                 return false;
             }
         }
+    }
+
+    /// Runs one pass of the stack on this thread (see [`Driver::pass`] for
+    /// `hold`). The stack thread may be running a pass, or sleeping on the
+    /// device holding the stack: it lets go for us. None when the stack
+    /// has stopped (also while we waited for it); else whether anything
+    /// happened.
+    fn run_pass(&self, hold: bool) -> Option<bool> {
+        if self.mb.is_closed() {
+            return None;
+        }
+        let mut d = acquire(&self.driver, &self.mb);
+        if self.mb.is_closed() {
+            return None;
+        }
+        Some(self.pass_here(&mut d, hold))
+    }
+
+    /// One pass of the stack `d`, run by this thread, which reads what the
+    /// pass delivered next (no wake-up is owed).
+    fn pass_here(&self, d: &mut Driver, hold: bool) -> bool {
+        d.stack.stats.app_passes += 1;
+        let work = d.pass(&self.mb, &self.pool, hold);
+        d.delivered_to_self();
+        work
     }
 
     /// A synchronous call: posts `op` and waits for its reply.
@@ -1043,9 +1056,7 @@ impl AppSide {
         // run-to-completion mode, unless the stack thread runs a pass.
         self.mb.app_returned();
         if let Some(mut d) = try_lock(&self.driver) {
-            d.stack.stats.app_passes += 1;
-            d.pass(&self.mb, &self.pool, true);
-            d.delivered_to_self();
+            self.pass_here(&mut d, true);
         }
         loop {
             self.drain();
@@ -1071,18 +1082,7 @@ impl AppSide {
     /// without waiting on the stack). Returns true when anything happened.
     pub(crate) fn flush(&mut self) -> bool {
         self.mb.app_returned();
-        if self.mb.is_closed() {
-            return false;
-        }
-        let mut d = acquire(&self.driver, &self.mb);
-        if self.mb.is_closed() {
-            return false;
-        }
-        d.stack.stats.app_passes += 1;
-        let work = d.pass(&self.mb, &self.pool, false);
-        // This thread reads what the pass delivered: no wake-up owed.
-        d.delivered_to_self();
-        work
+        self.run_pass(false).unwrap_or(false)
     }
 }
 
