@@ -145,6 +145,9 @@ struct Link {
     /// A listener's backlog, and its connections accepted but not yet taken.
     backlog: u32,
     pre_accepted: u32,
+    /// The backlog last given to the engine's listener: what is left of
+    /// `backlog` after the connections accepted ahead (0: not set yet).
+    engine_backlog: u32,
     /// [`Call::Connect`]s taken.
     connects: u32,
     /// The last level sent (readiness, room, writes taken, connects, end
@@ -415,9 +418,12 @@ impl Bridge {
                 }
             }
             Reply::Unit(Ok(())) => {
+                let max = stack.sockets.config().max_backlog.max(1);
                 if let Some(l) = listen.and_then(|fd| self.link(fd)) {
-                    // As socket-api clamps it (at least one).
-                    l.backlog = backlog.max(1) as u32;
+                    // As socket-api clamps it: a negative backlog is the
+                    // most allowed, 0 is 1.
+                    l.backlog = u32::try_from(backlog).map_or(max, |b| b.clamp(1, max));
+                    l.engine_backlog = 0;
                 }
             }
             _ => {}
@@ -552,6 +558,25 @@ impl Bridge {
             );
             // Its data and level follow, later in this pass.
             self.dirty.push((nfd.0, Readiness::ALL));
+        }
+        // The engine's queue holds what is left of the backlog, so that the
+        // connections waiting for the application (accepted ahead here, or
+        // queued there) stay within it plus one, as on Linux (its queue is
+        // full only beyond the backlog). The one also lets a handshake
+        // that completes in the same batch as the next SYN leave room for
+        // it before this pass accepts it ahead. RFC 9293 section 3.10.1
+        // leaves the queue's size to the implementation.
+        let link = &mut self.links[idx];
+        if link.backlog > 0 {
+            let left = (link.backlog + 1).saturating_sub(link.pre_accepted).max(1);
+            if left != link.engine_backlog
+                && stack
+                    .sockets
+                    .listen(fd, left.min(i32::MAX as u32) as i32)
+                    .is_ok()
+            {
+                link.engine_backlog = left;
+            }
         }
         let s = &mut stack.sockets;
         let link = &mut self.links[idx];

@@ -1238,3 +1238,63 @@ fn threaded_answers_carry_the_acks_of_what_they_answer() {
         per(server_frames)
     );
 }
+
+/// Threaded mode: the connections waiting for `accept` stay within the
+/// listener's backlog, plus one, as on Linux, although the stack accepts
+/// some ahead for the application. With a backlog of 4 and an application
+/// that never accepts, 5 sequential connects complete and the 6th's SYN is
+/// dropped (it would complete on a retransmission once `accept` makes
+/// room). Before, the stack's engine queued another 4 behind the 4 accepted
+/// ahead (8 completed).
+#[test]
+fn threaded_listener_holds_its_backlog_plus_one() {
+    const BACKLOG: i32 = 4;
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::Threaded);
+    let sctx = sctx.remove(0);
+    let l = sctx.socket().unwrap();
+    sctx.bind(l, server_addr()).unwrap();
+    sctx.listen(l, BACKLOG).unwrap();
+    let ctx = cctx.remove(0);
+    let ep = ctx.epoll_create().unwrap();
+    let mut events = vec![Event::default(); 4];
+    let mut completed = 0;
+    let mut socks = Vec::new();
+    for i in 0..8 {
+        let fd = ctx.socket_nonblocking().unwrap();
+        match ctx.connect(fd, server_addr()) {
+            Err(e) if e.socket_errno() == Some(Errno::EINPROGRESS) => {}
+            r => panic!("connect {i}: {r:?}"),
+        }
+        ctx.epoll_add(ep, fd, Events::OUT).unwrap();
+        // Well within the first SYN retransmission (200 ms in this config).
+        let n = ctx
+            .epoll_wait(ep, &mut events, Some(Duration::from_millis(120)))
+            .unwrap();
+        ctx.epoll_ctl(ep, CtlOp::Del, fd, Event::default()).unwrap();
+        socks.push(fd);
+        if n == 0 {
+            break;
+        }
+        assert_eq!(
+            ctx.getsockopt(fd, SockOptName::Error).unwrap(),
+            SockOpt::Error(None),
+            "connect {i}"
+        );
+        completed += 1;
+    }
+    assert_eq!(
+        completed,
+        BACKLOG + 1,
+        "connections completed without an accept"
+    );
+    // An accept makes room: the waiting connect completes on its SYN's
+    // retransmission.
+    let (a, _) = sctx.accept(l).unwrap();
+    let last = *socks.last().unwrap();
+    ctx.epoll_add(ep, last, Events::OUT).unwrap();
+    let n = ctx
+        .epoll_wait(ep, &mut events, Some(Duration::from_secs(3)))
+        .unwrap();
+    assert_eq!(n, 1, "the 6th connect completes after an accept");
+    sctx.close(a).unwrap();
+}
