@@ -1249,7 +1249,23 @@ fn threaded_answers_carry_the_acks_of_what_they_answer() {
 #[test]
 fn threaded_listener_holds_its_backlog_plus_one() {
     const BACKLOG: i32 = 4;
-    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::Threaded);
+    // A dropped SYN is sent again after 2 s: a connect that has not
+    // completed within 1 s was refused, however slow the machine.
+    let (a, b) = mem_pair(&MemConfig {
+        frames: 4096,
+        link_capacity: 4096,
+        ..MemConfig::default()
+    })
+    .unwrap();
+    let slow_syn = |ip, mac| {
+        let mut c = config(ip, mac, 1, ThreadMode::Threaded);
+        c.stack.rto_initial_ms = 2000;
+        c
+    };
+    let (_srt, mut sctx) =
+        Runtime::start_memory(slow_syn(SERVER_IP, "02:00:00:00:00:01"), vec![a]).unwrap();
+    let (_crt, mut cctx) =
+        Runtime::start_memory(slow_syn(CLIENT_IP, "02:00:00:00:00:02"), vec![b]).unwrap();
     let sctx = sctx.remove(0);
     let l = sctx.socket().unwrap();
     sctx.bind(l, server_addr()).unwrap();
@@ -1266,9 +1282,8 @@ fn threaded_listener_holds_its_backlog_plus_one() {
             r => panic!("connect {i}: {r:?}"),
         }
         ctx.epoll_add(ep, fd, Events::OUT).unwrap();
-        // Well within the first SYN retransmission (200 ms in this config).
         let n = ctx
-            .epoll_wait(ep, &mut events, Some(Duration::from_millis(120)))
+            .epoll_wait(ep, &mut events, Some(Duration::from_secs(1)))
             .unwrap();
         ctx.epoll_ctl(ep, CtlOp::Del, fd, Event::default()).unwrap();
         socks.push(fd);
@@ -1293,7 +1308,7 @@ fn threaded_listener_holds_its_backlog_plus_one() {
     let last = *socks.last().unwrap();
     ctx.epoll_add(ep, last, Events::OUT).unwrap();
     let n = ctx
-        .epoll_wait(ep, &mut events, Some(Duration::from_secs(3)))
+        .epoll_wait(ep, &mut events, Some(Duration::from_secs(6)))
         .unwrap();
     assert_eq!(n, 1, "the 6th connect completes after an accept");
     sctx.close(a).unwrap();
