@@ -431,7 +431,7 @@ impl AppSide {
             if self.mb.has_message() {
                 return true;
             }
-            let Some(work) = self.run_pass(true) else {
+            let Some((work, now)) = self.run_pass(true) else {
                 return false;
             };
             if self.mb.has_message() {
@@ -440,7 +440,7 @@ impl AppSide {
             // A synchronous call the first pass did not answer blocks: the
             // batch this thread was handling ends, as with any wait.
             self.mb.app_returned();
-            let now = Instant::now();
+            // (The pass's time: one clock read per pass.)
             if deadline.is_some_and(|d| now >= d) {
                 return false;
             }
@@ -456,8 +456,8 @@ impl AppSide {
     /// `hold`). The stack thread may be running a pass, or sleeping on the
     /// device holding the stack: it lets go for us. None when the stack
     /// has stopped (also while we waited for it); else whether anything
-    /// happened.
-    fn run_pass(&self, hold: bool) -> Option<bool> {
+    /// happened, and when the pass ran.
+    fn run_pass(&self, hold: bool) -> Option<(bool, Instant)> {
         if self.mb.is_closed() {
             return None;
         }
@@ -465,14 +465,15 @@ impl AppSide {
         if self.mb.is_closed() {
             return None;
         }
-        Some(self.pass_here(&mut d, hold))
+        let now = Instant::now();
+        Some((self.pass_here(&mut d, hold, now), now))
     }
 
-    /// One pass of the stack `d`, run by this thread, which reads what the
-    /// pass delivered next (no wake-up is owed).
-    fn pass_here(&self, d: &mut Driver, hold: bool) -> bool {
+    /// One pass of the stack `d` at `now`, run by this thread, which reads
+    /// what the pass delivered next (no wake-up is owed).
+    fn pass_here(&self, d: &mut Driver, hold: bool, now: Instant) -> bool {
         d.stack.stats.app_passes += 1;
-        let work = d.pass(&self.mb, &self.pool, hold);
+        let work = d.pass(&self.mb, &self.pool, hold, now);
         d.delivered_to_self();
         work
     }
@@ -1056,7 +1057,7 @@ impl AppSide {
         // run-to-completion mode, unless the stack thread runs a pass.
         self.mb.app_returned();
         if let Some(mut d) = try_lock(&self.driver) {
-            self.pass_here(&mut d, true);
+            self.pass_here(&mut d, true, Instant::now());
         }
         loop {
             self.drain();
@@ -1082,7 +1083,7 @@ impl AppSide {
     /// without waiting on the stack). Returns true when anything happened.
     pub(crate) fn flush(&mut self) -> bool {
         self.mb.app_returned();
-        self.run_pass(false).unwrap_or(false)
+        self.run_pass(false).is_some_and(|(work, _)| work)
     }
 }
 

@@ -298,7 +298,7 @@ fn stack_thread(driver: &Mutex<Driver>, mb: &Mb, stop: &AtomicBool, pool: &BufPo
             let Some(mut d) = try_lock(driver) else {
                 continue;
             };
-            if mb.is_closed() || d.pass(mb, pool, true) {
+            if mb.is_closed() || d.pass(mb, pool, true, Instant::now()) {
                 d.wake_app(mb);
                 continue;
             }
@@ -316,7 +316,7 @@ fn stack_thread(driver: &Mutex<Driver>, mb: &Mb, stop: &AtomicBool, pool: &BufPo
         }
         let mut d = lock(driver);
         let had_calls = mb.has_calls();
-        let work = d.pass(mb, pool, true);
+        let work = d.pass(mb, pool, true, Instant::now());
         if had_calls {
             backstop = POST_BACKSTOP;
         }

@@ -137,9 +137,11 @@ impl Driver {
     ///
     /// With `hold` false the pass starts no hold and sends everything
     /// (the application asked for it: [`Context::flush`](crate::Context::flush)).
-    pub(crate) fn pass(&mut self, mb: &Mb, pool: &BufPool, hold: bool) -> bool {
+    ///
+    /// `now` is read by the caller once it holds the driver (so that the
+    /// engine's clock never goes back between two threads' passes).
+    pub(crate) fn pass(&mut self, mb: &Mb, pool: &BufPool, hold: bool, now: Instant) -> bool {
         self.stack.count_pass();
-        let now = Instant::now();
         // 4. application calls, as one batch: a waiting one first
         let mut work = self.take_calls(mb, pool, now, false);
         // 6. transmit (control segments first): the answers, with what the
