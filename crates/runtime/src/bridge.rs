@@ -145,8 +145,8 @@ struct Link {
     /// A listener's backlog, and its connections accepted but not yet taken.
     backlog: u32,
     pre_accepted: u32,
-    /// The backlog last given to the engine's listener: what is left of
-    /// `backlog` after the connections accepted ahead (0: not set yet).
+    /// The backlog last given to the engine's listener: `backlog` + 1 less
+    /// the connections accepted ahead, at least 1 (0: not set yet).
     engine_backlog: u32,
     /// [`Call::Connect`]s taken.
     connects: u32,
@@ -568,7 +568,11 @@ impl Bridge {
         // leaves the queue's size to the implementation.
         let link = &mut self.links[idx];
         if link.backlog > 0 {
-            let left = (link.backlog + 1).saturating_sub(link.pre_accepted).max(1);
+            let left = link
+                .backlog
+                .saturating_add(1)
+                .saturating_sub(link.pre_accepted)
+                .max(1);
             if left != link.engine_backlog
                 && stack
                     .sockets
