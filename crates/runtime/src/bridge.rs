@@ -24,7 +24,8 @@
 //! * **Messages** ([`Msg`]) are delivered in the order the stack made them,
 //!   and the stack wakes the application at most once per pass.
 //! * **Flow control**: the stack moves at most [`APP_CREDIT`] unread bytes
-//!   per connection to the application, and reports the engine's send room
+//!   per connection to the application (read ahead: they count against
+//!   the receive window until the application consumes them), and reports the engine's send room
 //!   after the bytes of the writes it took, so the application never hands
 //!   over more than the engine can queue.
 //!
@@ -44,7 +45,8 @@ use std::time::Instant;
 
 /// Unread bytes of one connection the stack moves to the application side
 /// before it waits for the application to consume some (the rest stays in
-/// the engine's receive buffer, where it counts against the window).
+/// the engine's receive buffer). Bytes on either side count against the
+/// window: the peer is offered only what the receive buffer holds.
 pub const APP_CREDIT: u32 = 64 * 1024;
 
 /// The largest buffer kept in the pool of data buffers (larger ones are
@@ -342,6 +344,9 @@ impl Bridge {
             Call::Consumed { fd, n } => {
                 if let Some(l) = self.link(fd) {
                     l.credit = l.credit.saturating_add(n).min(APP_CREDIT);
+                    // Their room returns to the window (the socket may be
+                    // gone meanwhile: nothing to return then).
+                    let _ = stack.sockets.release_received(fd, n as usize);
                 }
                 self.dirty.push((fd.0, Readiness::EMPTY));
             }
@@ -591,7 +596,9 @@ impl Bridge {
             if avail > 0 {
                 let mut buf = pool_take(pool);
                 buf.resize(avail, 0);
-                match s.recv(fd, &mut buf, MsgFlags::NONE) {
+                // Read ahead: the bytes count against the window until
+                // the application consumes them (Call::Consumed).
+                match s.recv_ahead(fd, &mut buf) {
                     Ok(n) if n > 0 => {
                         buf.truncate(n);
                         link.credit -= n as u32;

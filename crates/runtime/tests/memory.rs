@@ -705,10 +705,10 @@ fn close_with_linger_waits_for_the_peer_to_take_the_data() {
     let sctx = sctx.remove(0);
     let server_reading = Arc::clone(&reading);
     // More than the peer can take before its application reads (its 64 KiB
-    // window, plus the 64 KiB its stack moves to the application side ahead
-    // of reads in threaded mode), less than that plus our 64 KiB send buffer,
-    // so the write completes before the server reads.
-    const LEN: usize = 160_000;
+    // window; what its stack moves to the application side ahead of reads
+    // counts against it), less than that plus our 64 KiB send buffer, so
+    // the write completes before the server reads.
+    const LEN: usize = 100_000;
     let server = std::thread::spawn(move || {
         let l = TcpListener::bind(&sctx, server_addr()).unwrap();
         let (mut s, _) = l.accept().unwrap();
@@ -1312,4 +1312,67 @@ fn threaded_listener_holds_its_backlog_plus_one() {
         .unwrap();
     assert_eq!(n, 1, "the 6th connect completes after an accept");
     sctx.close(a).unwrap();
+}
+
+/// Threaded mode: bytes the stack moved to the application's side ahead of
+/// its reads still count against the receive window, so a peer is offered
+/// only what the receive buffer holds (RFC 9293 section 3.3.1), not the
+/// buffer plus the application's copy. With a 16 KiB buffer and an
+/// application that does not read, the peer hands over at most about
+/// 16 KiB; before, 16 KiB plus the 64 KiB moved ahead.
+#[test]
+fn threaded_read_ahead_counts_against_the_window() {
+    const RCVBUF: usize = 16 * 1024;
+    let ((_srt, mut sctx), (_crt, mut cctx)) = pair(1, ThreadMode::Threaded);
+    let sctx = sctx.remove(0);
+    let l = sctx.socket().unwrap();
+    sctx.setsockopt(l, SockOpt::RcvBuf(RCVBUF)).unwrap();
+    sctx.bind(l, server_addr()).unwrap();
+    sctx.listen(l, 4).unwrap();
+    let ctx = cctx.remove(0);
+    let c = connect_retry(&ctx);
+    let (s, _) = sctx.accept(l).unwrap();
+    ctx.set_nonblocking(c.fd(), true).unwrap();
+    // The peer writes until its send buffer is full and stays full: what it
+    // handed over is what our window allowed.
+    let chunk = [7u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut quiet_since = Instant::now();
+    let mut wrote = 0usize;
+    while quiet_since.elapsed() < Duration::from_millis(300) {
+        assert!(Instant::now() < deadline, "the peer never stopped");
+        match ctx.write(c.fd(), &chunk) {
+            Ok(n) => {
+                wrote += n;
+                quiet_since = Instant::now();
+            }
+            Err(e) if e.socket_errno() == Some(Errno::EAGAIN) => {
+                ctx.flush();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("peer write: {e}"),
+        }
+    }
+    sctx.flush();
+    std::thread::sleep(Duration::from_millis(50));
+    let held = sctx.fionread(s).unwrap();
+    eprintln!("peer wrote {wrote} B; {held} B wait for the application");
+    assert!(held > 0, "nothing arrived");
+    // One window-scale unit and receiver SWS rounding of slack.
+    assert!(
+        held <= RCVBUF + 2048,
+        "{held} B held for the application with a {RCVBUF} B receive buffer"
+    );
+    // Reading releases the window: everything arrives.
+    sctx.set_nonblocking(s, false).unwrap();
+    sctx.setsockopt(s, SockOpt::RcvTimeo(Some(Duration::from_secs(5))))
+        .unwrap();
+    let mut got = 0;
+    let mut buf = vec![0u8; 8192];
+    while got < wrote {
+        let n = sctx.read(s, &mut buf).unwrap();
+        assert!(n > 0);
+        got += n;
+    }
+    assert_eq!(got, wrote);
 }

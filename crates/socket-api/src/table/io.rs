@@ -71,6 +71,29 @@ impl SocketTable {
         self.read_result(fd, r)
     }
 
+    /// `recv(fd, buf, 0)` for a runtime that moves received bytes to the
+    /// application's side ahead of its reads: the bytes keep counting
+    /// against the receive window until [`release_received`](Self::release_received)
+    /// (tcp-core's `Endpoint::recv_ahead`).
+    pub fn recv_ahead(&mut self, fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
+        let c = self.io_conn(fd)?;
+        let r = self.ep.recv_ahead(c.handle, buf);
+        if matches!(r, Ok(n) if n > 0) {
+            self.mark(fd.0, Readiness::EMPTY);
+        }
+        self.read_result(fd, r)
+    }
+
+    /// The application consumed `n` bytes of `fd` taken by
+    /// [`recv_ahead`](Self::recv_ahead): their room returns to the window
+    /// (with a window update when it opened enough).
+    pub fn release_received(&mut self, fd: Fd, n: usize) -> Result<(), Errno> {
+        let c = self.io_conn(fd)?;
+        self.ep
+            .release_received(c.handle, n)
+            .map_err(|_| Errno::ENOTCONN)
+    }
+
     /// `readv(fd, bufs)`: fills the buffers in order; stops at the first one not
     /// filled completely.
     pub fn readv(&mut self, fd: Fd, bufs: &mut [IoSliceMut<'_>]) -> Result<usize, Errno> {

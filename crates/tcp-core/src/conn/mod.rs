@@ -170,6 +170,11 @@ pub(crate) struct Conn {
     /// The largest window (RCV.ADV - RCV.NXT) advertised so far: the peer
     /// may be held back by our window once it is under half of this.
     pub rcv_wnd_max: u32,
+    /// Bytes read out of the receive buffer ahead of the application, not
+    /// yet consumed by it (see [`Endpoint::recv_ahead`](crate::Endpoint::recv_ahead)):
+    /// they still count against the window. (u32: a receive buffer is far
+    /// smaller, and the field fits the connection's padding.)
+    pub rcv_held: u32,
     /// Shift applied to our window field.
     pub rcv_wscale: u8,
     pub recv_buf: RecvBuffer,
@@ -234,8 +239,10 @@ pub(crate) struct Conn {
     pub rexmit_next: SeqNumber,
     /// Consecutive retransmission timeouts of the same data (R1/R2).
     pub retransmits: u32,
-    /// All retransmitted segments over the connection's life.
-    pub total_retransmits: u64,
+    /// All retransmitted segments over the connection's life (u32: the
+    /// user timeout and retry limits end a connection long before it
+    /// wraps; [`ConnInfo`](crate::ConnInfo) reports it as u64).
+    pub total_retransmits: u32,
     /// Send-side silly-window or zero-window probe due (persist expiry).
     pub force_send: bool,
     /// Zero-window probes sent since the last ACK.
@@ -318,6 +325,7 @@ impl Conn {
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
             rcv_wnd_max: 0,
+            rcv_held: 0,
             rcv_wscale: 0,
             recv_buf: RecvBuffer::new(0),
             assembler: Assembler::new(cfg.ooo_max_bytes, cfg.ooo_max_ranges),
@@ -624,7 +632,7 @@ impl Conn {
     /// edge moves forward only by at least min(buffer / 2, MSS), and never
     /// moves back (SHLD-14).
     pub fn window_to_advertise(&mut self) -> u16 {
-        let free = self.recv_buf.window();
+        let free = self.free_window();
         let current = self.rcv_wnd();
         let threshold = (self.recv_buf.capacity() / 2).min(self.rmss).max(1);
         if free >= current + threshold || (free > current && free == self.recv_buf.capacity()) {
@@ -638,6 +646,16 @@ impl Conn {
         self.note_advertised();
         let wnd = self.rcv_wnd() >> self.rcv_wscale;
         u16::try_from(wnd).unwrap_or(u16::MAX)
+    }
+
+    /// The room the window may offer: the receive buffer's free space less
+    /// the bytes read ahead of the application and not yet consumed, so
+    /// that the peer is offered only what the buffer and that copy hold
+    /// together (RCV.WND is the buffer space, RFC 9293 section 3.3.1).
+    fn free_window(&self) -> usize {
+        self.recv_buf
+            .window()
+            .saturating_sub(self.rcv_held as usize)
     }
 
     /// Records the window just advertised in [`rcv_wnd_max`](Self::rcv_wnd_max).
@@ -664,7 +682,7 @@ impl Conn {
         ) {
             return false;
         }
-        let free = self.recv_buf.window();
+        let free = self.free_window();
         let current = self.rcv_wnd();
         let threshold = (self.recv_buf.capacity() / 2).min(self.rmss).max(1);
         let offered = (self.rcv_wnd_max as usize).min(self.recv_buf.capacity());

@@ -392,7 +392,7 @@ impl Conn {
             self.snd_sml = end;
         }
         if retransmission {
-            self.total_retransmits += 1;
+            self.total_retransmits = self.total_retransmits.saturating_add(1);
             // Karn's rule (MUST-18).
             if self.rtt_probe.is_some_and(|(e, _)| e > seq) {
                 self.rtt_probe = None;
@@ -505,7 +505,7 @@ impl Conn {
             self.rtt_probe = Some((self.iss + 1, now));
         } else if retransmission {
             self.rtt_probe = None;
-            self.total_retransmits += 1;
+            self.total_retransmits = self.total_retransmits.saturating_add(1);
         }
         self.snd_nxt = self.iss + 1;
         if self.snd_max < self.snd_nxt {

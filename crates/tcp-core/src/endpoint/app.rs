@@ -303,6 +303,43 @@ impl Endpoint {
         recv_empty_result(conn)
     }
 
+    /// [`recv`](Self::recv) for a runtime that moves received bytes to
+    /// the application's side ahead of its reads: the bytes taken keep
+    /// counting against the window until
+    /// [`release_received`](Self::release_received) says the application
+    /// consumed them, so the peer is never offered more than the receive
+    /// buffer holds, here and there together. No window update is sent.
+    pub fn recv_ahead(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
+        let conn = self.app_conn_mut(h).ok_or(RecvError::InvalidHandle)?;
+        if conn.recv_buf.readable() > 0 {
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            let n = conn.recv_buf.read(buf);
+            conn.rcv_held = conn
+                .rcv_held
+                .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+            return Ok(n);
+        }
+        recv_empty_result(conn)
+    }
+
+    /// The application consumed `n` bytes taken by
+    /// [`recv_ahead`](Self::recv_ahead): the window may offer their room
+    /// again, and a window update goes out when it opened enough (receiver
+    /// SWS avoidance, RFC 9293 section 3.8.6.2.2), as after a read.
+    pub fn release_received(&mut self, h: SocketHandle, n: usize) -> Result<(), RecvError> {
+        let conn = self.app_conn_mut(h).ok_or(RecvError::InvalidHandle)?;
+        conn.rcv_held = conn
+            .rcv_held
+            .saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
+        if conn.window_update_due() {
+            conn.ack_now();
+            self.after_change(h.index as usize);
+        }
+        Ok(())
+    }
+
     /// Like [`recv`](Self::recv) but leaves the data in the buffer.
     pub fn peek(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
         let conn = self.app_conn(h).ok_or(RecvError::InvalidHandle)?;
@@ -577,7 +614,7 @@ impl Endpoint {
             rcv_wnd: c.rcv_wnd(),
             bytes_in_flight: c.flight_size(),
             retransmits: c.retransmits,
-            total_retransmits: c.total_retransmits,
+            total_retransmits: u64::from(c.total_retransmits),
             in_recovery: c.in_recovery,
             timestamps: c.ts.is_some(),
             sack: c.sack_ok,

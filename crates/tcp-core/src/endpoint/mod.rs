@@ -1058,7 +1058,7 @@ impl Endpoint {
         };
         let written = emit(conn, &seg, buf);
         let (src, dst) = (*conn.local.ip(), *conn.remote.ip());
-        self.stats.retransmits += conn.total_retransmits - rexmits_before;
+        self.stats.retransmits += u64::from(conn.total_retransmits - rexmits_before);
         self.after_change(idx);
         let len = written?;
         self.stats.segments_out += 1;

@@ -272,6 +272,50 @@ fn receiver_sws_does_not_advertise_tiny_window_increases_must_39() {
     assert!(out[0].window >= 1460, "{}", out[0].window);
 }
 
+/// Bytes read ahead of the application (`recv_ahead`, for a runtime that
+/// keeps a copy on the application's side) keep the window closed until
+/// `release_received` says the application consumed them; then the window
+/// reopens with an update, as after a read (RCV.WND is the buffer space,
+/// RFC 9293 section 3.3.1; receiver SWS avoidance, section 3.8.6.2.2).
+#[test]
+fn read_ahead_bytes_count_against_the_window_until_released() {
+    let mut cfg = plain_config();
+    cfg.recv_buf = 8192;
+    let mut e = established_with(cfg);
+    let data = pattern(8192);
+    let segs: Vec<TcpRepr<'_>> = (0..8)
+        .map(|chunk| TcpRepr {
+            seq: e.peer_nxt + chunk * 1024,
+            payload: &data[chunk * 1024..(chunk + 1) * 1024],
+            ..e.seg()
+        })
+        .collect();
+    let out = e.b.send_batch(&segs);
+    assert_eq!(out.last().expect("ACK").window, 0);
+    e.peer_nxt += 8192;
+    // Everything moves to the application's side: no window update.
+    let mut buf = vec![0u8; 8192];
+    assert_eq!(e.b.ep.recv_ahead(e.h, &mut buf), Ok(8192));
+    assert_eq!(&buf[..], &data[..]);
+    assert!(
+        e.b.drain().is_empty(),
+        "no window update for bytes read ahead"
+    );
+    let out = e.b.send(TcpRepr {
+        seq: e.peer_nxt - 1,
+        ..e.seg()
+    });
+    assert_eq!(out[0].window, 0, "read-ahead bytes still hold the window");
+    // The application consumes 100 bytes: too little to reopen (SWS).
+    e.b.ep.release_received(e.h, 100).unwrap();
+    assert!(e.b.drain().is_empty());
+    // It consumes the rest: the window reopens with an update.
+    e.b.ep.release_received(e.h, 8092).unwrap();
+    let out = e.b.drain();
+    assert_eq!(out.len(), 1, "window update");
+    assert_eq!(out[0].window, 8192);
+}
+
 /// A short request read from a buffer larger than the window the SYN-ACK
 /// could offer (65535: the field is unscaled there) owes no window update:
 /// the peer's window is still most of what it was offered, so the ACK waits
