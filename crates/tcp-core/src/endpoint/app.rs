@@ -286,21 +286,7 @@ impl Endpoint {
     /// `Ok(0)` means end of stream (the peer's FIN was received and
     /// everything before it read).
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
-        let conn = self.app_conn_mut(h).ok_or(RecvError::InvalidHandle)?;
-        if conn.recv_buf.readable() > 0 {
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            let n = conn.recv_buf.read(buf);
-            if conn.window_update_due() {
-                // The window opened enough to tell the peer now (receiver
-                // SWS avoidance keeps this from happening per byte).
-                conn.ack_now();
-                self.after_change(h.index as usize);
-            }
-            return Ok(n);
-        }
-        recv_empty_result(conn)
+        self.read_buffered(h, buf, false)
     }
 
     /// [`recv`](Self::recv) for a runtime that moves received bytes to
@@ -310,18 +296,36 @@ impl Endpoint {
     /// consumed them, so the peer is never offered more than the receive
     /// buffer holds, here and there together. No window update is sent.
     pub fn recv_ahead(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.read_buffered(h, buf, true)
+    }
+
+    /// Reads buffered in-order data; `ahead`: the bytes keep holding the
+    /// window (see [`recv_ahead`](Self::recv_ahead)).
+    fn read_buffered(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+        ahead: bool,
+    ) -> Result<usize, RecvError> {
         let conn = self.app_conn_mut(h).ok_or(RecvError::InvalidHandle)?;
-        if conn.recv_buf.readable() > 0 {
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            let n = conn.recv_buf.read(buf);
+        if conn.recv_buf.readable() == 0 {
+            return recv_empty_result(conn);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = conn.recv_buf.read(buf);
+        if ahead {
             conn.rcv_held = conn
                 .rcv_held
                 .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-            return Ok(n);
+        } else if conn.window_update_due() {
+            // The window opened enough to tell the peer now (receiver SWS
+            // avoidance keeps this from happening per byte).
+            conn.ack_now();
+            self.after_change(h.index as usize);
         }
-        recv_empty_result(conn)
+        Ok(n)
     }
 
     /// The application consumed `n` bytes taken by

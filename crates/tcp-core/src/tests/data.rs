@@ -231,12 +231,12 @@ fn sender_sws_waits_for_a_useful_window_must_38() {
     assert_eq!(segs[0].payload.len(), 100);
 }
 
-#[test]
-fn receiver_sws_does_not_advertise_tiny_window_increases_must_39() {
+/// A connection with an 8 KiB receive buffer that the peer filled in one
+/// batch (the ACK of it advertised a zero window); returns it with the data.
+fn full_window_8k() -> (Established, Vec<u8>) {
     let mut cfg = plain_config();
     cfg.recv_buf = 8192;
     let mut e = established_with(cfg);
-    // Fill the window completely, in one batch.
     let data = pattern(8192);
     let segs: Vec<TcpRepr<'_>> = (0..8)
         .map(|chunk| TcpRepr {
@@ -246,9 +246,14 @@ fn receiver_sws_does_not_advertise_tiny_window_increases_must_39() {
         })
         .collect();
     let out = e.b.send_batch(&segs);
-    let last = out.last().expect("ACK");
-    assert_eq!(last.window, 0);
+    assert_eq!(out.last().expect("ACK").window, 0);
     e.peer_nxt += 8192;
+    (e, data)
+}
+
+#[test]
+fn receiver_sws_does_not_advertise_tiny_window_increases_must_39() {
+    let (mut e, _) = full_window_8k();
     // Reading 100 bytes must not reopen the window by 100 bytes.
     let mut buf = [0u8; 100];
     e.b.ep.recv(e.h, &mut buf).unwrap();
@@ -279,20 +284,7 @@ fn receiver_sws_does_not_advertise_tiny_window_increases_must_39() {
 /// RFC 9293 section 3.3.1; receiver SWS avoidance, section 3.8.6.2.2).
 #[test]
 fn read_ahead_bytes_count_against_the_window_until_released() {
-    let mut cfg = plain_config();
-    cfg.recv_buf = 8192;
-    let mut e = established_with(cfg);
-    let data = pattern(8192);
-    let segs: Vec<TcpRepr<'_>> = (0..8)
-        .map(|chunk| TcpRepr {
-            seq: e.peer_nxt + chunk * 1024,
-            payload: &data[chunk * 1024..(chunk + 1) * 1024],
-            ..e.seg()
-        })
-        .collect();
-    let out = e.b.send_batch(&segs);
-    assert_eq!(out.last().expect("ACK").window, 0);
-    e.peer_nxt += 8192;
+    let (mut e, data) = full_window_8k();
     // Everything moves to the application's side: no window update.
     let mut buf = vec![0u8; 8192];
     assert_eq!(e.b.ep.recv_ahead(e.h, &mut buf), Ok(8192));
