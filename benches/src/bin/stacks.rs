@@ -2,7 +2,7 @@
 //! connections, ping-pong, bulk and HTTP (see `mtcp_benches::stacks`).
 //! Writes `target/bench/latest.json`, `latest.md` and `latest.svg`.
 //!
-//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME]... [--conc N,...]
+//! usage: stacks [--quick] [--secs S] [--reps R] [--only NAME,...]... [--conc N,...]
 //!        [--sides SIDE,...] [--linux-only|--ours-only] [--no-busy] [--linux-busy-spin]
 //!        [--memory N] [--memory-buf BYTES]   (idle connections for the RSS figure; 0 skips)
 //!        (needs root; skips otherwise)
@@ -41,7 +41,13 @@ fn main() -> anyhow::Result<()> {
                     .unwrap_or(opts.reps)
                     .max(1)
             }
-            "--only" => opts.only.extend(args.next()),
+            "--only" => opts.only.extend(
+                args.next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string),
+            ),
             "--conc" => opts.concurrency.extend(
                 args.next()
                     .unwrap_or_default()
