@@ -55,8 +55,8 @@ pub struct Mailbox<C, R> {
     /// The application waits for the stack thread to hand the stack over.
     app_wants_driver: AtomicBool,
     /// Times the application came back to the stack (a wait, an
-    /// `epoll_wait`, a synchronous call): the end of the batch it was
-    /// handling.
+    /// `epoll_wait`, a synchronous call that blocks, `flush` or `poll`):
+    /// the end of the batch it was handling.
     app_returns: AtomicU64,
     /// The stack thread has stopped (set before it answers the calls left).
     closed: AtomicBool,
