@@ -764,9 +764,11 @@ impl Context {
     /// application's next write or wait, and the output of the batch of
     /// events being handled (held until the next wait, for at most 5 ms).
     /// Threaded mode also batches the posted calls until the thread next
-    /// waits on the stack (or for at most a millisecond); there the
-    /// calling thread runs the pass that sends them. Call this before
-    /// blocking or computing elsewhere when that matters.
+    /// waits on the stack (the stack thread takes them within a
+    /// millisecond, and their output leaves at most 5 ms after the batch
+    /// began); there this runs, on the calling thread, the pass that sends
+    /// them. Call this before blocking or computing elsewhere when that
+    /// matters.
     pub fn flush(&self) {
         match &mut *self.inner.borrow_mut() {
             Inner::Threaded(app) => {
@@ -900,9 +902,10 @@ pub(crate) const HOLD_BYTES: usize = 16 * 1024;
 const OWED_OUTPUT_DELAY: Duration = Duration::from_millis(1);
 
 /// The longest a batch of events holds its output (see [`send_output`],
-/// and `Driver::pass` for threaded mode). Longer than [`OWED_OUTPUT_DELAY`]: at a thousand
-/// connections a batch takes a few milliseconds to handle, and a flush in
-/// the middle of it sends a pure ACK for every event not yet answered
+/// and `Driver::pass` for threaded mode). Longer than
+/// [`OWED_OUTPUT_DELAY`]: at a thousand connections a batch takes a few
+/// milliseconds to handle, and a flush in the middle of it sends a pure
+/// ACK for every event not yet answered
 /// (measured: 4.8 instead of 3 frames per short connection at c=1000 with
 /// a 1 ms hold). mTCP's output of a batch likewise waits until the
 /// application thread yields its core to the stack thread.
