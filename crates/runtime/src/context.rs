@@ -298,12 +298,13 @@ fn stack_thread(driver: &Mutex<Driver>, mb: &Mb, stop: &AtomicBool, pool: &BufPo
             let Some(mut d) = try_lock(driver) else {
                 continue;
             };
-            if mb.is_closed() || d.pass(mb, pool, true, Instant::now()) {
+            let now = Instant::now();
+            if mb.is_closed() || d.pass(mb, pool, true, now) {
                 d.wake_app(mb);
                 continue;
             }
             d.wake_app(mb);
-            if d.is_holding(mb) {
+            if d.is_holding(mb, now) {
                 // The application handles a batch; new input waits for its
                 // answers (the device would only wake us for it again).
                 continue;

@@ -220,11 +220,12 @@ impl Driver {
         }
     }
 
-    /// Whether output is held for the application's answers now: the
-    /// stack thread then leaves the device alone (its input waits for the
-    /// application's answers, see [`pass`](Self::pass)).
-    pub(crate) fn is_holding(&mut self, mb: &Mb) -> bool {
-        self.holding(mb, Instant::now())
+    /// Whether output is held for the application's answers at `now` (the
+    /// time of the pass just run): the stack thread then leaves the device
+    /// alone (its input waits for the application's answers, see
+    /// [`pass`](Self::pass)).
+    pub(crate) fn is_holding(&mut self, mb: &Mb, now: Instant) -> bool {
+        self.holding(mb, now)
     }
 
     /// When held output must leave at the latest (for the stack thread's
